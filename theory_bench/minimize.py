@@ -1,0 +1,152 @@
+"""``theory_bench.minimize``: run one optimizer on one (sub)gradient oracle for ``T`` steps."""
+import copy
+import time
+
+import numpy as np
+
+from theory_bench import run_loop, schedules
+from theory_bench.checkpoints import check_checkpoints
+from theory_bench.loop_cache import loop_for
+from theory_bench.optimizers.base import Optimizer
+from theory_bench.seeding import streams
+from theory_bench.trace import Trace
+
+
+def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None):
+    """Run ``optimizer`` on the oracle ``grad`` from ``x0`` for ``T`` steps; return a ``Trace``.
+
+    ``grad(x, rng, *args) -> ndarray`` returns a (stochastic) subgradient at ``x``, drawing any
+    randomness from the numpy Generator ``rng``. A numba-jitted ``grad`` runs the whole horizon
+    in one compiled call (cached on disk when ``grad`` is importable by name); a plain Python
+    ``grad`` runs the same loop in Python, slower, with identical results. ``args`` carries data
+    arrays into ``grad`` (and ``loss``), as in ``scipy.optimize``. ``box`` is ``(lo, hi)``,
+    scalars or arrays, and every step is projected onto it. ``loss(x, *args) -> float`` is
+    evaluated at the checkpoints (default: about 60 log-spaced steps ending at ``T``).
+    The randomness scheme is described in ``theory_bench.seeding``.
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(f"optimizer must be an instance from theory_bench.optimizers, got {optimizer!r}")
+    if not callable(grad):
+        raise ValueError(f"grad must be callable as grad(x, rng, *args), got {grad!r}")
+    if not isinstance(args, tuple):
+        raise ValueError(f"args must be a tuple of extra arguments, got {type(args).__name__}; "
+                         "write args=(A, y) (or args=(A,) for one)")
+    x0 = _vector("x0", x0)
+    d = x0.shape[0]
+    T = _horizon(T)
+    lo, hi, boxed = _box(box, d)
+    _inside("x0", x0, lo, hi)
+    ckpts = check_checkpoints(checkpoints, T)
+    rng, key = streams(seed)
+    _probe(grad, x0, copy.deepcopy(rng), args)
+    kind, table = schedules.resolve(optimizer.schedule, T)
+    S, h = optimizer.init_state(x0), optimizer.hyper
+
+    loop, path = loop_for(grad, optimizer.kernel)
+    call = (x0, S, h, key, rng, args, T, kind, optimizer.lr, table, lo, hi, boxed, ckpts)
+    compile_s = 0.0
+    if path != "python":
+        t0 = time.perf_counter()
+        loop.compile(tuple(_typeof(a) for a in call))
+        compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    status, t_bad, i_bad, x, x_avg, xs, xs_avg, sums = loop(*call)
+    wall_s = time.perf_counter() - t0
+    _raise_on(status, t_bad, i_bad, d, x, optimizer)
+
+    trace = Trace(
+        x=x, x_avg=x_avg, t=ckpts, xs=xs, xs_avg=xs_avg,
+        state=dict(zip(optimizer.state_names, S)),
+        state_sums={n: sums[:, r].copy() for r, n in enumerate(optimizer.state_names)},
+        optimizer=optimizer.config(), seed=seed, T=T, path=path, wall_s=wall_s, compile_s=compile_s,
+    )
+    if loss is not None:
+        trace.losses = _losses(loss, xs, args)
+        trace.losses_avg = _losses(loss, xs_avg, args)
+    return trace
+
+
+def _typeof(a):
+    import numba
+    return numba.typeof(a)
+
+
+def _vector(name, v):
+    try:
+        a = np.array(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D array of floats, got {v!r}") from None
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}; "
+                         f"flatten it (np.ravel) or wrap a scalar in a list")
+    bad = np.flatnonzero(~np.isfinite(a))
+    if bad.size:
+        raise ValueError(f"{name} must be finite, got {name}[{bad[0]}]={a[bad[0]]!r}")
+    return a
+
+
+def _horizon(T):
+    if isinstance(T, (bool, np.bool_)) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T must be an int >= 1 (the number of steps), got {T!r}")
+    return int(T)
+
+
+def _box(box, d):
+    if box is None:
+        return np.full(d, -np.inf), np.full(d, np.inf), False
+    try:
+        lo, hi = box
+    except (TypeError, ValueError):
+        raise ValueError(f"box must be a pair (lo, hi) of scalars or arrays, got {box!r}") from None
+    bounds = []
+    for name, b in (("lo", lo), ("hi", hi)):
+        a = np.asarray(b, dtype=np.float64)
+        if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != d):
+            raise ValueError(f"box {name} must be a scalar or have shape ({d},), got shape {a.shape}")
+        if np.isnan(a).any():
+            raise ValueError(f"box {name} must not contain NaN, got {b!r}")
+        bounds.append(np.broadcast_to(a, (d,)).copy())
+    lo, hi = bounds
+    bad = np.flatnonzero(lo >= hi)
+    if bad.size:
+        i = bad[0]
+        raise ValueError(f"box needs lo < hi in every coordinate, got lo[{i}]={lo[i]} >= hi[{i}]={hi[i]}")
+    return lo, hi, True
+
+
+def _inside(name, x, lo, hi):
+    bad = np.flatnonzero((x < lo) | (x > hi))
+    if bad.size:
+        i = bad[0]
+        raise ValueError(f"{name} must lie in the box, got {name}[{i}]={x[i]} outside [{lo[i]}, {hi[i]}]; "
+                         f"clip it with np.clip({name}, lo, hi)")
+
+
+def _probe(grad, x0, rng, args):
+    """Call the oracle once at ``x0`` (on a copy of the stream) to check what it returns."""
+    g = grad(x0.copy(), rng, *args)
+    if not isinstance(g, np.ndarray) or g.dtype != np.float64:
+        got = type(g).__name__ if not isinstance(g, np.ndarray) else f"ndarray of {g.dtype}"
+        raise ValueError(f"grad must return a float64 ndarray, got {got}; "
+                         "return np.asarray(g, dtype=np.float64)")
+    if g.shape != x0.shape:
+        raise ValueError(f"grad must return shape {x0.shape} (the shape of x0), got {g.shape}")
+
+
+def _raise_on(status, t, i, d, x, optimizer):
+    if status == run_loop.BAD_SHAPE:
+        raise ValueError(f"grad returned shape ({i},) at step t={t}, expected ({d},) like x0")
+    if status == run_loop.NONFINITE_GRAD:
+        raise FloatingPointError(f"grad returned a non-finite value at step t={t}, coordinate {i}; "
+                                 "check the oracle there (overflow, 0/0, log of 0)")
+    if status == run_loop.NONFINITE_ITERATE:
+        raise FloatingPointError(f"{optimizer!r} produced a non-finite iterate at step t={t}, "
+                                 f"coordinate {i} (x[{i}]={x[i]}); lower lr or add a box")
+
+
+def _losses(loss, points, args):
+    out = np.array([float(loss(p, *args)) for p in points])
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise FloatingPointError(f"loss is non-finite at checkpoint {bad[0]}: {out[bad[0]]!r}")
+    return out

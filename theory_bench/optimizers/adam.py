@@ -1,0 +1,52 @@
+"""Adam (Kingma and Ba 2015) and AdamW (Loshchilov and Hutter 2019), the textbook forms.
+
+``m <- b1 m + (1-b1) g``; ``v <- b2 v + (1-b2) g^2``; ``u = m_hat / (sqrt(v_hat) + eps)`` with the
+bias corrections ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)``.
+Adam: weight decay is coupled (``g <- g + wd x`` first); ``x <- x - eta_t u``.
+AdamW: decoupled, ``x <- x - eta_t (u + wd x)``.
+"""
+import math
+
+from numba import njit
+
+from theory_bench.optimizers.base import Optimizer, nonnegative, positive, unit_interval
+
+
+@njit(cache=True)
+def adam_step(x, g, S, h, lr, t, key):
+    b1, b2, eps, wd, decoupled = h[0], h[1], h[2], h[3], h[4]
+    m, v = S[0], S[1]
+    c1 = 1.0 - b1 ** t
+    c2 = 1.0 - b2 ** t
+    coupled = wd * (1.0 - decoupled)
+    dec = wd * decoupled
+    for i in range(x.shape[0]):
+        xi = x[i]
+        gi = g[i] + coupled * xi
+        m[i] = b1 * m[i] + (1.0 - b1) * gi
+        v[i] = b2 * v[i] + (1.0 - b2) * gi * gi
+        u = (m[i] / c1) / (math.sqrt(v[i] / c2) + eps)
+        x[i] = xi - lr * (u + dec * xi)
+
+
+class Adam(Optimizer):
+    name = "Adam"
+    state_names = ("m", "v")
+    hyper_names = ("beta1", "beta2", "eps", "weight_decay", "decoupled")
+    kernel = staticmethod(adam_step)
+    decoupled = 0.0
+
+    def __init__(self, lr, schedule="constant", beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, schedule)
+        self.beta1 = unit_interval("beta1", beta1)
+        self.beta2 = unit_interval("beta2", beta2)
+        self.eps = positive("eps", eps)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
+
+
+class AdamW(Adam):
+    name = "AdamW"
+    decoupled = 1.0
+
+    def __init__(self, lr, schedule="constant", beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, schedule, beta1, beta2, eps, weight_decay)

@@ -1,0 +1,16 @@
+"""SignSGD (THEORY.md section 2): ``x <- x - eta_t sign(g)``, with ``sign(0) = 0``."""
+from numba import njit
+
+from theory_bench.optimizers.base import Optimizer
+from theory_bench.optimizers.signs import sign
+
+
+@njit(cache=True)
+def signsgd_step(x, g, S, h, lr, t, key):
+    for i in range(x.shape[0]):
+        x[i] -= lr * sign(g[i])
+
+
+class SignSGD(Optimizer):
+    name = "SignSGD"
+    kernel = staticmethod(signsgd_step)

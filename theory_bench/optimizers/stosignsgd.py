@@ -1,0 +1,71 @@
+"""StoSignSGD (THEORY.md section 2 and 2.1), theory and practical forms.
+
+Theory form: ``G <- max(G, |g|)``; ``x <- x - eta_t sign(g + G n)``, ``n ~ U[-1, 1]``.
+Practical form: ``m <- b1 m + (1-b1) g``; ``G <- max(G, |m|)``;
+``x <- x - eta_t sign(m + G n) - eta_t lam x``.
+The envelope is updated before the noise is drawn, so ``G >= |g|`` (or ``|m|``) always and the
+step is unbiased for ``eta_t g / G``. ``n`` is the counter-based uniform of
+``theory_bench.counter_rng`` at ``(key, t, i)``.
+"""
+from numba import njit
+
+from theory_bench.counter_rng import step_key, uniform01
+from theory_bench.optimizers.base import Optimizer, nonnegative, unit_interval
+from theory_bench.optimizers.signs import sto_sign
+
+
+@njit(cache=True)
+def stosign_theory_step(x, g, S, h, lr, t, key):
+    G = S[0]
+    kt = step_key(key, t)
+    for i in range(x.shape[0]):
+        gi = g[i]
+        Gi = max(G[i], abs(gi))
+        G[i] = Gi
+        x[i] -= lr * sto_sign(gi, Gi, uniform01(kt, i))
+
+
+@njit(cache=True)
+def stosign_practical_step(x, g, S, h, lr, t, key):
+    b1, lam = h[0], h[1]
+    m, G = S[0], S[1]
+    kt = step_key(key, t)
+    for i in range(x.shape[0]):
+        mi = b1 * m[i] + (1.0 - b1) * g[i]
+        m[i] = mi
+        Gi = max(G[i], abs(mi))
+        G[i] = Gi
+        x[i] -= lr * (sto_sign(mi, Gi, uniform01(kt, i)) + lam * x[i])
+
+
+class StoSignSGD(Optimizer):
+    """StoSignSGD; the theory form unless ``beta1 > 0`` or ``weight_decay > 0``.
+
+    ``StoSignSGD(lr=0.1)`` is the form the regret bound of THEORY 3.1 is about;
+    ``StoSignSGD.practical(lr, beta1=0.9, weight_decay=0.0)`` the form with momentum and
+    decoupled weight decay.
+    """
+
+    name = "StoSignSGD"
+
+    def __init__(self, lr, schedule="inv_sqrt", beta1=0.0, weight_decay=0.0):
+        super().__init__(lr, schedule)
+        self.beta1 = unit_interval("beta1", beta1)
+        self.weight_decay = nonnegative("weight_decay", weight_decay)
+        if self.beta1 == 0.0 and self.weight_decay == 0.0:
+            self.form, self.state_names, self.hyper_names = "theory", ("G",), ()
+            self.kernel = stosign_theory_step
+        else:
+            self.form, self.state_names = "practical", ("m", "G")
+            self.hyper_names = ("beta1", "weight_decay")
+            self.kernel = stosign_practical_step
+
+    @classmethod
+    def practical(cls, lr, schedule="inv_sqrt", beta1=0.9, weight_decay=0.0):
+        if beta1 == 0.0 and weight_decay == 0.0:
+            raise ValueError("the practical form needs beta1 > 0 or weight_decay > 0, got both 0; "
+                             "use StoSignSGD(lr) for the theory form")
+        return cls(lr, schedule, beta1=beta1, weight_decay=weight_decay)
+
+    def config(self):
+        return {**super().config(), "form": self.form}

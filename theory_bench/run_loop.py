@@ -1,0 +1,92 @@
+"""The run loop: the whole horizon in one call (DESIGN.md, "Rules that make it fast").
+
+``run_horizon`` is written once and used three ways by ``theory_bench.loop_cache``:
+compiled with ``cache=True`` in a generated module when the oracle is an importable numba
+function (the fast path: no compile in a second process), compiled without cache when it is
+not importable (defined in ``__main__`` or inside a function), and run as plain Python with a
+plain Python oracle (the slow path). In all three, ``GRAD`` (the oracle) and ``STEP`` (the
+optimizer kernel) are globals bound per oracle, and every per-step helper below is jitted,
+so the three paths perform the same floating-point operations in the same order.
+
+Conventions: ``x_1 = x0``; at step ``t = 1..T`` the oracle is called at ``x_t``, the average
+``x_avg_t = mean(x_1..x_t)`` is updated, the kernel makes ``x_{t+1}`` and the box clips it.
+At a checkpoint ``t`` the loop records ``x_{t+1}`` (the iterate after ``t`` steps),
+``x_avg_t`` and the per-row sums of the optimizer state (``sum_i G_{t,i}`` for the envelope).
+"""
+import numpy as np
+from numba import njit
+
+from theory_bench.schedules import CONSTANT, INV_SQRT
+
+# Status codes returned by run_horizon; theory_bench.minimize turns them into exceptions.
+OK, BAD_SHAPE, NONFINITE_GRAD, NONFINITE_ITERATE = 0, 1, 2, 3
+
+GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.loop_cache
+
+
+@njit(cache=True)
+def update_average(x_avg, x, t):
+    inv = 1.0 / t
+    for i in range(x.shape[0]):
+        x_avg[i] += (x[i] - x_avg[i]) * inv
+
+
+@njit(cache=True)
+def first_nonfinite(v):
+    """Index of the first NaN or inf in ``v``, or -1."""
+    for i in range(v.shape[0]):
+        if not np.isfinite(v[i]):
+            return i
+    return -1
+
+
+@njit(cache=True)
+def step_size(kind, lr, table, t):
+    if kind == CONSTANT:
+        return lr
+    if kind == INV_SQRT:
+        return lr / np.sqrt(t)
+    return lr * table[t - 1]
+
+
+@njit(cache=True)
+def clip(x, lo, hi):
+    for i in range(x.shape[0]):
+        x[i] = min(max(x[i], lo[i]), hi[i])
+
+
+@njit(cache=True)
+def record(c, x, x_avg, S, xs, xs_avg, state_sums):
+    xs[c, :] = x
+    xs_avg[c, :] = x_avg
+    for r in range(S.shape[0]):
+        state_sums[c, r] = S[r].sum()
+
+
+def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, checkpoints):
+    d = x0.shape[0]
+    n_ck = checkpoints.shape[0]
+    x = x0.copy()
+    x_avg = np.zeros(d)
+    xs = np.zeros((n_ck, d))
+    xs_avg = np.zeros((n_ck, d))
+    state_sums = np.zeros((n_ck, S.shape[0]))
+    c = 0
+    for t in range(1, T + 1):
+        update_average(x_avg, x, t)
+        g = GRAD(x, rng, *args)
+        if g.shape[0] != d:
+            return BAD_SHAPE, t, g.shape[0], x, x_avg, xs, xs_avg, state_sums
+        bad = first_nonfinite(g)
+        if bad >= 0:
+            return NONFINITE_GRAD, t, bad, x, x_avg, xs, xs_avg, state_sums
+        STEP(x, g, S, h, step_size(kind, lr, table, t), t, key)
+        if boxed:
+            clip(x, lo, hi)
+        bad = first_nonfinite(x)
+        if bad >= 0:
+            return NONFINITE_ITERATE, t, bad, x, x_avg, xs, xs_avg, state_sums
+        if c < n_ck and checkpoints[c] == t:
+            record(c, x, x_avg, S, xs, xs_avg, state_sums)
+            c += 1
+    return OK, T, -1, x, x_avg, xs, xs_avg, state_sums
