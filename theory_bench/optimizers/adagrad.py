@@ -9,7 +9,7 @@ from numba import njit
 from theory_bench.optimizers.base import Optimizer, positive
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # eps > 0: no zero-division branch, so it vectorises
 def adagrad_step(x, g, S, h, lr, t, key):
     eps = h[0]
     v = S[0]

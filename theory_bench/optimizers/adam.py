@@ -12,7 +12,7 @@ from numba import njit
 from theory_bench.optimizers.base import Optimizer, nonnegative, positive, unit_interval
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # eps > 0: no zero-division branch, so it vectorises
 def adam_step(x, g, S, h, lr, t, key):
     b1, b2, eps, wd, decoupled = h[0], h[1], h[2], h[3], h[4]
     m, v = S[0], S[1]

@@ -1,0 +1,53 @@
+"""Small oracles the engine tests run on (module level, so the compiled loop is cached)."""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def hinge_sample(x, rng, A, y):
+    j = rng.integers(0, A.shape[0])
+    g = np.zeros(x.shape[0])
+    if y[j] * (A[j] @ x) < 1.0:
+        g[:] = -y[j] * A[j]
+    return g
+
+
+@njit(cache=True)
+def hinge_loss(x, A, y):
+    return np.maximum(0.0, 1.0 - y * (A @ x)).mean()
+
+
+@njit(cache=True)
+def abs_sum(x, rng):
+    """Deterministic subgradient of ||x||_1 (sign(0) = 0)."""
+    return np.sign(x)
+
+
+@njit(cache=True)
+def noisy_quadratic(x, rng, c):
+    """Gradient of ||x - c||^2 / 2 plus standard normal noise."""
+    return x - c + rng.standard_normal(x.shape[0])
+
+
+@njit(cache=True)
+def nan_after_5(x, rng, counter):
+    counter[0] += 1
+    g = np.ones(x.shape[0])
+    if counter[0] > 5:
+        g[1] = np.nan
+    return g
+
+
+@njit(cache=True)
+def wrong_shape_after_3(x, rng, counter):
+    counter[0] += 1
+    if counter[0] > 3:
+        return np.ones(x.shape[0] + 1)
+    return np.ones(x.shape[0])
+
+
+def make_hinge(n=200, d=10, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    y = np.sign(A @ rng.normal(size=d) + 0.3 * rng.normal(size=n))
+    return A, y

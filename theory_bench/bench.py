@@ -1,0 +1,153 @@
+"""``theory-bench bench``: kernel throughput against numpy and the memory roofline, from one run.
+
+For each optimizer kernel and ``d = 10^3 .. 10^7`` it times one step of the numba kernel and of
+the numpy-vectorised reference (``theory_bench.numpy_reference``, noise drawn with
+``Generator.random``), in million coordinates per second, and compares the kernel's memory
+traffic (the arrays it must read and write, STREAM convention: no write-allocate) with the
+bandwidth of a STREAM triad ``a = b + s c`` measured in the same run. It then times the whole
+loop on a one-sample hinge oracle against a plain numpy loop doing the same.
+Timings are the best of several repeats; nothing here is asserted in the tests.
+"""
+import time
+
+import numpy as np
+from numba import njit
+
+from theory_bench import minimize, optimizers as O
+from theory_bench.numpy_reference import reference_for, uses_noise
+
+# Bytes each kernel must move per coordinate: 8 per array read + 8 per array written.
+TRAFFIC = {
+    "sgd_step": 24, "signsgd_step": 24, "signum_step": 40, "ef_signsgd_step": 56,
+    "stosign_theory_step": 40, "stosign_practical_step": 56, "adagrad_step": 40,
+    "adam_step": 56, "lion_step": 40,
+}
+
+
+def bench_optimizers():
+    return [O.SGD(0.1), O.SignSGD(0.1), O.Signum(0.1), O.EFSignSGD(0.1), O.StoSignSGD(0.1),
+            O.StoSignSGD.practical(0.1, weight_decay=0.01), O.AdaGrad(0.1), O.Adam(0.1),
+            O.AdamW(0.1), O.Lion(0.1)]
+
+
+@njit(cache=True)
+def triad(a, b, c, s):
+    """STREAM triad ``a = b + s c``: 24 bytes counted, 32 moved (``a`` is write-allocated)."""
+    for i in range(a.shape[0]):
+        a[i] = b[i] + s * c[i]
+
+
+@njit(cache=True)
+def triad_inplace(a, c, s):
+    """In-place triad ``a = a + s c``: 24 bytes, the read-modify-write pattern of the kernels."""
+    for i in range(a.shape[0]):
+        a[i] = a[i] + s * c[i]
+
+
+def best_time(fn, min_total=0.2, repeats=5):
+    """Best mean seconds per call over ``repeats`` batches of at least ``min_total`` seconds."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t0, 1e-7)
+    n = max(1, int(min_total / repeats / one))
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best
+
+
+def triad_bandwidth(d=10 ** 7):
+    """Bytes/s actually moved by the STREAM triad and by the in-place triad, at ``d`` (out of cache).
+
+    The kernels update ``x`` and their state in place, so they pay no write-allocate; the
+    roofline they are held to is the faster of the two, i.e. the stricter one.
+    """
+    a, b, c = np.ones(d), np.ones(d), np.ones(d)
+    stream = 32 * d / best_time(lambda: triad(a, b, c, 0.5))
+    inplace = 24 * d / best_time(lambda: triad_inplace(a, c, 0.5))
+    return stream, inplace
+
+
+def kernel_rows(sizes, bandwidth, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in sizes:
+        x, g = rng.normal(size=d), rng.normal(size=d)
+        for opt in bench_optimizers():
+            S, h = opt.init_state(x) + 1.0, opt.hyper
+            ref, noisy = reference_for(opt), uses_noise(opt)
+            kern = opt.kernel
+            key = np.uint64(1)
+            t_k = best_time(lambda: kern(x, g, S, h, 1e-9, 3, key))
+            t_np = best_time(lambda: ref(x, g, S, h, 1e-9, 3, rng.random(d) if noisy else None))
+            traffic = TRAFFIC[kern.py_func.__name__]
+            rows.append(dict(kernel=repr_name(opt), d=d, numba_mcps=d / t_k / 1e6,
+                             numpy_mcps=d / t_np / 1e6, speedup=t_np / t_k,
+                             roofline=traffic * d / t_k / bandwidth))
+    return rows
+
+
+def repr_name(opt):
+    form = getattr(opt, "form", None)
+    return f"{opt.name}({form})" if form else opt.name
+
+
+@njit(cache=True)
+def hinge_sample_grad(x, rng, A, y):
+    """Subgradient of ``max(0, 1 - y_j <a_j, x>)`` at one uniformly drawn sample ``j``."""
+    j = rng.integers(0, A.shape[0])
+    g = np.zeros(x.shape[0])
+    if y[j] * (A[j] @ x) < 1.0:
+        g[:] = -y[j] * A[j]
+    return g
+
+
+def numpy_hinge_loop(A, y, x0, T, lr, seed):
+    rng = np.random.default_rng(seed)
+    x, x_avg = x0.copy(), np.zeros_like(x0)
+    for t in range(1, T + 1):
+        x_avg += (x - x_avg) / t
+        j = rng.integers(0, A.shape[0])
+        g = -y[j] * A[j] if y[j] * (A[j] @ x) < 1.0 else np.zeros_like(x)
+        x = np.clip(x - lr / np.sqrt(t) * g, -1.0, 1.0)
+    return x_avg
+
+
+def loop_row(n=2000, d=100, T=100_000, T_numpy=10_000):
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(n, d))
+    y = np.sign(A @ rng.normal(size=d) + 0.1 * rng.normal(size=n))
+    tr = minimize(hinge_sample_grad, np.zeros(d), O.SGD(0.1), T, args=(A, y), box=(-1.0, 1.0))
+    t0 = time.perf_counter()
+    numpy_hinge_loop(A, y, np.zeros(d), T_numpy, 0.1, 0)
+    per_np = (time.perf_counter() - t0) / T_numpy
+    per_jit = tr.wall_s / T
+    return dict(n=n, d=d, T=T, compile_s=tr.compile_s, jit_steps_per_s=1 / per_jit,
+                numpy_steps_per_s=1 / per_np, speedup=per_np / per_jit, path=tr.path)
+
+
+def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print):
+    t0 = time.perf_counter()
+    O.StoSignSGD(0.1).kernel(np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros(0), 0.1, 1,
+                             np.uint64(1))
+    warm_s = time.perf_counter() - t0
+    stream, inplace = triad_bandwidth()
+    bw = max(stream, inplace)
+    out(f"memory bandwidth, numba, 1 thread, d=1e7: STREAM triad {stream / 1e9:.1f} GB/s "
+        f"(32 B/elem moved), in-place triad {inplace / 1e9:.1f} GB/s; roofline = {bw / 1e9:.1f} GB/s")
+    out(f"(first kernel call, cache load or compile: {warm_s:.2f} s; roofline % is meaningful "
+        f"only out of cache, d=1e7)")
+    out(f"{'kernel':28s} {'d':>9s} {'numba Mc/s':>11s} {'numpy Mc/s':>11s} {'speedup':>8s} {'roofline':>9s}")
+    rows = kernel_rows(sizes, bw)
+    for r in rows:
+        out(f"{r['kernel']:28s} {r['d']:9d} {r['numba_mcps']:11.1f} {r['numpy_mcps']:11.1f} "
+            f"{r['speedup']:7.1f}x {100 * r['roofline']:8.0f}%")
+    lr = loop_row()
+    out(f"whole loop, one-sample hinge SGD n={lr['n']} d={lr['d']} T={lr['T']} ({lr['path']}): "
+        f"{lr['jit_steps_per_s'] / 1e6:.2f} M steps/s vs numpy loop {lr['numpy_steps_per_s'] / 1e3:.1f} k steps/s "
+        f"= {lr['speedup']:.0f}x; compile/cache load {lr['compile_s']:.2f} s")
+    return {"stream_bytes_per_s": stream, "inplace_bytes_per_s": inplace, "kernels": rows, "loop": lr}
