@@ -81,7 +81,7 @@ def _vector(name, v):
                          f"flatten it (np.ravel) or wrap a scalar in a list")
     bad = np.flatnonzero(~np.isfinite(a))
     if bad.size:
-        raise ValueError(f"{name} must be finite, got {name}[{bad[0]}]={a[bad[0]]!r}")
+        raise ValueError(f"{name} must be finite, got {name}[{bad[0]}]={float(a[bad[0]])}")
     return a
 
 
@@ -148,5 +148,5 @@ def _losses(loss, points, args):
     out = np.array([float(loss(p, *args)) for p in points])
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:
-        raise FloatingPointError(f"loss is non-finite at checkpoint {bad[0]}: {out[bad[0]]!r}")
+        raise FloatingPointError(f"loss is non-finite at checkpoint {bad[0]}: {float(out[bad[0]])}")
     return out

@@ -34,7 +34,7 @@ def resolve(schedule, T):
     if bad.size:
         s = int(bad[0]) + 1
         raise ValueError(
-            f"schedule multiplier must be finite and > 0 at every step, got {table[s - 1]!r} at t={s}; "
+            f"schedule multiplier must be finite and > 0 at every step, got {float(table[s - 1])} at t={s}; "
             "fix the schedule function"
         )
     return TABLE, table
