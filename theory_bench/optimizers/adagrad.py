@@ -20,6 +20,7 @@ def adagrad_step(x, g, S, h, lr, t, key):
 
 
 class AdaGrad(Optimizer):
+    summary = "diagonal AdaGrad, x <- x - eta_t g / (sqrt(sum g^2) + eps)"
     name = "AdaGrad"
     state_names = ("v",)
     hyper_names = ("eps",)

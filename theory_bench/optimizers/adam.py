@@ -30,6 +30,7 @@ def adam_step(x, g, S, h, lr, t, key):
 
 
 class Adam(Optimizer):
+    summary = "Adam, bias-corrected, weight decay coupled into the gradient"
     name = "Adam"
     state_names = ("m", "v")
     hyper_names = ("beta1", "beta2", "eps", "weight_decay", "decoupled")
@@ -45,6 +46,7 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
+    summary = "Adam with decoupled weight decay x <- x - eta_t (u + wd x)"
     name = "AdamW"
     decoupled = 1.0
 

@@ -51,6 +51,7 @@ class Optimizer:
     """Base class: subclasses set ``name``, ``state_names``, ``hyper_names`` and ``kernel``."""
 
     name = "optimizer"
+    summary = ""
     state_names = ()
     hyper_names = ()
     kernel = None

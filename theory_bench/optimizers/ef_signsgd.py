@@ -24,6 +24,7 @@ def ef_signsgd_step(x, g, S, h, lr, t, key):
 
 
 class EFSignSGD(Optimizer):
+    summary = "scaled sign of eta_t g plus the error carried from the last step"
     name = "EF-SignSGD"
     state_names = ("e",)
     kernel = staticmethod(ef_signsgd_step)

@@ -20,6 +20,7 @@ def lion_step(x, g, S, h, lr, t, key):
 
 
 class Lion(Optimizer):
+    summary = "sign of an interpolated momentum, decoupled weight decay"
     name = "Lion"
     state_names = ("m",)
     hyper_names = ("beta1", "beta2", "weight_decay")

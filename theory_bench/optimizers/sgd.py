@@ -21,6 +21,7 @@ def sgd_step(x, g, S, h, lr, t, key):
 
 
 class SGD(Optimizer):
+    summary = "projected subgradient descent, x <- P(x - eta_t m), heavy-ball m optional"
     name = "SGD"
     state_names = ("m",)
     hyper_names = ("momentum",)

@@ -12,5 +12,6 @@ def signsgd_step(x, g, S, h, lr, t, key):
 
 
 class SignSGD(Optimizer):
+    summary = "x <- P(x - eta_t sign(g)), one bit per coordinate"
     name = "SignSGD"
     kernel = staticmethod(signsgd_step)

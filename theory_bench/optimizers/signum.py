@@ -15,6 +15,7 @@ def signum_step(x, g, S, h, lr, t, key):
 
 
 class Signum(Optimizer):
+    summary = "SignSGD on the momentum m <- b m + (1-b) g"
     name = "Signum"
     state_names = ("m",)
     hyper_names = ("beta",)

@@ -47,6 +47,7 @@ class StoSignSGD(Optimizer):
     """
 
     name = "StoSignSGD"
+    summary = "unbiased stochastic sign, sign(g + G n) with running max G; practical form via .practical"
 
     def __init__(self, lr, schedule="inv_sqrt", beta1=0.0, weight_decay=0.0):
         super().__init__(lr, schedule)

@@ -1,0 +1,18 @@
+"""The README's quick start runs as written and prints what it says."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_start_runs_and_signsgd_is_stuck(tmp_path):
+    code = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[0]
+    script = tmp_path / "quick_start.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    values = dict(line.split() for line in out.strip().splitlines())
+    assert abs(float(values["SignSGD"]) - 0.65) < 1e-3
+    assert float(values["StoSignSGD"]) < 0.01
