@@ -61,15 +61,15 @@ def test_oracle_checked_before_the_run(grad, match):
 @pytest.mark.parametrize("jit", [True, False])
 def test_nonfinite_gradient_raises_at_its_step(jit):
     grad = nan_after_5 if jit else nan_after_5.py_func
-    with pytest.raises(FloatingPointError, match=r"non-finite value at step t=5, coordinate 1"):
-        # counter starts at 0; the probe call is the 1st call, so step t is call t + 1
+    with pytest.raises(FloatingPointError, match=r"non-finite value at step t=6, coordinate 1"):
+        # the probe call works on a copy of args, so the counter in args counts steps
         tb.minimize(grad, np.zeros(3), O.SGD(0.1), 100, args=(np.zeros(1, dtype=np.int64),))
 
 
 @pytest.mark.parametrize("jit", [True, False])
 def test_wrong_shape_midway_raises_at_its_step(jit):
     grad = wrong_shape_after_3 if jit else wrong_shape_after_3.py_func
-    with pytest.raises(ValueError, match=r"grad returned shape \(4,\) at step t=3, expected \(3,\)"):
+    with pytest.raises(ValueError, match=r"grad returned shape \(4,\) at step t=4, expected \(3,\)"):
         tb.minimize(grad, np.zeros(3), O.SGD(0.1), 100, args=(np.zeros(1, dtype=np.int64),))
 
 

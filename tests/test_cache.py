@@ -34,5 +34,5 @@ def test_second_process_hits_the_cache(tmp_path):
     assert first["misses"] == 1 and first["hits"] == 0
     assert second["misses"] == 0 and second["hits"] == 1
     assert first["x"] == second["x"]
-    generated = list(tmp_path.glob("tb_loop_*.py"))
+    generated = list((tmp_path / "loops").glob("tb_loop_*.py"))
     assert len(generated) == 1 and "from tests.oracles import hinge_sample" in generated[0].read_text()

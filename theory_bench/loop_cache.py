@@ -8,8 +8,7 @@ whose body is the source of ``run_horizon``, compiled with ``cache=True``. The f
 hash of that source, of the oracle's and kernel's module files and of the numba version, so
 editing any of them gives a new file instead of a stale cache.
 
-Where the files go: ``$THEORY_BENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/theory-bench/loops``,
-else ``~/.cache/theory-bench/loops``. Deleting that folder is always safe.
+The files go to ``loops/`` under ``theory_bench.cache_dir.cache_root``; deleting it is safe.
 """
 import hashlib
 import importlib
@@ -24,16 +23,9 @@ import numba
 from numba.core.registry import CPUDispatcher
 
 from theory_bench import run_loop
+from theory_bench.cache_dir import cache_root
 
 _LOADED = {}
-
-
-def cache_dir():
-    root = os.environ.get("THEORY_BENCH_CACHE_DIR")
-    if root:
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "theory-bench" / "loops"
 
 
 def is_jitted(f):
@@ -109,7 +101,7 @@ def _import_generated(grad_name, step_name):
                  _file_digest(run_loop.__name__)):
         h.update(part.encode())
     name = f"tb_loop_{h.hexdigest()[:20]}"
-    path = cache_dir() / f"{name}.py"
+    path = cache_root("loops") / f"{name}.py"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -19,7 +19,8 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     randomness from the numpy Generator ``rng``. A numba-jitted ``grad`` runs the whole horizon
     in one compiled call (cached on disk when ``grad`` is importable by name); a plain Python
     ``grad`` runs the same loop in Python, slower, with identical results. ``args`` carries data
-    arrays into ``grad`` (and ``loss``), as in ``scipy.optimize``. ``box`` is ``(lo, hi)``,
+    arrays into ``grad`` (and ``loss``), as in ``scipy.optimize``; an oracle may keep state in
+    them (an online adversary's round counter and loss tape). ``box`` is ``(lo, hi)``,
     scalars or arrays, and every step is projected onto it. ``loss(x, *args) -> float`` is
     evaluated at the checkpoints (default: about 60 log-spaced steps ending at ``T``).
     The randomness scheme is described in ``theory_bench.seeding``.
@@ -38,7 +39,7 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     _inside("x0", x0, lo, hi)
     ckpts = check_checkpoints(checkpoints, T)
     rng, key = streams(seed)
-    _probe(grad, x0, copy.deepcopy(rng), args)
+    _probe(grad, x0, copy.deepcopy(rng), copy.deepcopy(args))
     kind, table = schedules.resolve(optimizer.schedule, T)
     S, h = optimizer.init_state(x0), optimizer.hyper
 
@@ -123,7 +124,8 @@ def _inside(name, x, lo, hi):
 
 
 def _probe(grad, x0, rng, args):
-    """Call the oracle once at ``x0`` (on a copy of the stream) to check what it returns."""
+    """Call the oracle once at ``x0`` to check what it returns, on copies of the stream and of
+    ``args``, so an oracle that keeps state in ``args`` (a round counter, a loss tape) is untouched."""
     g = grad(x0.copy(), rng, *args)
     if not isinstance(g, np.ndarray) or g.dtype != np.float64:
         got = type(g).__name__ if not isinstance(g, np.ndarray) else f"ndarray of {g.dtype}"

@@ -1,0 +1,175 @@
+"""Online adversaries: one loss ``f_t`` per round, and the best fixed point in hindsight.
+
+Every adversary here is oblivious and stochastic: round ``t``'s loss is drawn from the oracle's
+``rng``, independently of the learner. Its oracle returns ``g_t`` in ``df_t(x_t)`` and records
+the round on a *tape*, four arrays appended to the problem's data arguments:
+``rec = [t, sum_{s<=t} f_s(x_s), next checkpoint index]``, ``ck`` (checkpoint steps),
+``stat`` (a sufficient statistic of ``sum_s f_s``: the sum of the linear losses' vectors, or how
+often each sample was drawn) and ``snaps`` (``[cumulative learner loss, stat]`` at each checkpoint).
+``Problem.minimize`` on an online problem makes a fresh tape and puts into ``trace.extra``:
+``cum_loss`` and ``hindsight`` (``min_{x in X} sum_{s<=t} f_s(x)``) at the checkpoints and
+``regret = cum_loss - hindsight``. The expected loss (``loss``) and its optimum are those of
+the stochastic problem whose samples the rounds are.
+"""
+import numpy as np
+from numba import njit
+
+from problems import hinge, l1
+from problems.optimum import solve_lp
+from problems.problem import Problem, box_arrays
+
+TAPE_ARGS = 4
+
+
+@njit(cache=True)
+def tape_round(f, rec, ck, stat, snaps):
+    """Close round ``t``: add the learner's loss ``f``, snapshot at a checkpoint (``stat`` is updated)."""
+    t = int(rec[0]) + 1
+    rec[0] = t
+    rec[1] += f
+    k = int(rec[2])
+    if k < ck.shape[0] and ck[k] == t:
+        snaps[k, 0] = rec[1]
+        snaps[k, 1:] = stat
+        rec[2] = k + 1
+
+
+def new_tape(checkpoints, m):
+    ck = np.asarray(checkpoints, dtype=np.int64)
+    return np.zeros(3), ck, np.zeros(m), np.zeros((ck.shape[0], 1 + m))
+
+
+def linear_hindsight(S, lo, hi):
+    """``min_{lo <= x <= hi} <S, x>`` and a minimiser: ``x_i = lo_i`` where ``S_i > 0``, else ``hi_i``."""
+    x = np.where(S > 0, lo, hi)
+    return float(np.minimum(lo * S, hi * S).sum()), x
+
+
+# --- Rademacher linear: the lower-bound construction (THEORY 3.2) ------------------------------
+
+@njit(cache=True)
+def rademacher_grad(x, rng, L, rec, ck, stat, snaps):
+    g = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        g[i] = L[i] if rng.random() < 0.5 else -L[i]
+    stat += g
+    tape_round(g @ x, rec, ck, stat, snaps)
+    return g
+
+
+@njit(cache=True)
+def zero_loss(x, L, rec, ck, stat, snaps):
+    return 0.0
+
+
+@njit(cache=True)
+def zero_grad(x, L, rec, ck, stat, snaps):
+    return np.zeros(x.shape[0])
+
+
+def make_rademacher_linear(d=10, D=1.0, L=1.0, name="rademacher_linear"):
+    """``f_t(x) = <g_t, x>`` on ``[-D, D]^d``, ``g_{t,i} = L eps_{t,i}``, ``eps`` i.i.d. Rademacher."""
+    from problems.problem import positive_int
+    d = positive_int("d", d)
+    lo, hi = box_arrays(-D, D, d)
+    Lv = np.full(d, float(L))
+    if not L > 0:
+        raise ValueError(f"L must be > 0, got {L!r}")
+    return online_problem(
+        name, rademacher_grad, zero_grad, zero_loss, (Lv,), lo, hi, Lv, m=d,
+        hindsight=lambda S: linear_hindsight(S, lo, hi)[0], params=dict(d=d, D=D, L=L),
+        solve=lambda solver: (np.zeros(d), 0.0), lr=float(2 * D / np.sqrt(2)),
+        notes="every algorithm has E[R_T] = d D L E|S_T| exactly")
+
+
+# --- streams of hinge and L1 samples ------------------------------------------------------------
+
+@njit(cache=True)
+def hinge_stream_grad(x, rng, A, y, batch, rec, ck, counts, snaps):
+    j = rng.integers(0, A.shape[0])
+    margin = y[j] * (A[j] @ x)
+    counts[j] += 1.0
+    tape_round(max(0.0, 1.0 - margin), rec, ck, counts, snaps)
+    if margin < 1.0:
+        return -y[j] * A[j]
+    return np.zeros(x.shape[0])
+
+
+@njit(cache=True)
+def l1_stream_grad(x, rng, A, b, batch, rec, ck, counts, snaps):
+    j = rng.integers(0, A.shape[0])
+    r = A[j] @ x - b[j]
+    counts[j] += 1.0
+    tape_round(abs(r), rec, ck, counts, snaps)
+    return np.sign(r) * A[j]
+
+
+@njit(cache=True)
+def hinge_stream_loss(x, A, y, batch, rec, ck, counts, snaps):
+    return hinge.hinge_loss(x, A, y, batch)
+
+
+@njit(cache=True)
+def hinge_stream_full_grad(x, A, y, batch, rec, ck, counts, snaps):
+    return hinge.hinge_full_grad(x, A, y, batch)
+
+
+@njit(cache=True)
+def l1_stream_loss(x, A, b, batch, rec, ck, counts, snaps):
+    return l1.l1_loss(x, A, b, batch)
+
+
+@njit(cache=True)
+def l1_stream_full_grad(x, A, b, batch, rec, ck, counts, snaps):
+    return l1.l1_full_grad(x, A, b, batch)
+
+
+def _stream(base, name, grad, full_grad, loss, weighted_lp):
+    A, target, _ = base.args
+    n = A.shape[0]
+    lo, hi = base.lo, base.hi
+    return online_problem(
+        name, grad, full_grad, loss, base.args, lo, hi, base.L, m=n,
+        hindsight=lambda counts: solve_lp(name, weighted_lp(A, target, counts, lo, hi))[1],
+        params=dict(base.params, stream_of=base.name), solve=base.solve, lr=base.lr,
+        notes=f"one {base.name} sample per round, drawn uniformly from a pool of {n}",
+        extra={"lp": base.extra["lp"]})
+
+
+def make_hinge_stream(n=200, d=10, seed=0, data=None, flip=0.1, radius=1.0, name="hinge_stream"):
+    base = hinge.make_hinge(n=n, d=d, seed=seed, data=data, flip=flip, radius=radius)
+    return _stream(base, name, hinge_stream_grad, hinge_stream_full_grad, hinge_stream_loss,
+                   hinge.weighted_lp)
+
+
+def make_l1_stream(n=200, d=10, seed=0, data=None, tail_df=1.5, radius=None, name="l1_stream"):
+    base = l1.make_l1(n=n, d=d, seed=seed, data=data, tail_df=tail_df, radius=radius)
+    return _stream(base, name, l1_stream_grad, l1_stream_full_grad, l1_stream_loss, l1.weighted_lp)
+
+
+# --- the online Problem ---------------------------------------------------------------------------
+
+def online_problem(name, grad, full_grad, loss, data_args, lo, hi, L, m, hindsight, params, solve, lr,
+            notes, extra=None):
+    extra = dict(extra or {}, m=m, hindsight=hindsight)
+    return Problem(name=name, oracle=grad, full_oracle=full_grad, loss_fn=loss,
+                   args=tuple(data_args) + new_tape([1], m), lo=lo, hi=hi, L=np.asarray(L, float),
+                   x0=np.clip(np.zeros(lo.shape[0]), lo, hi), convex=True, smooth=False,
+                   params=params, solve=solve, lr=lr, notes=notes, extra=extra, online=True)
+
+
+def run_online(problem, optimizer, T, *, seed=0, x0=None, checkpoints=None):
+    """Run ``optimizer`` against the adversary; the trace's ``extra`` holds the regret."""
+    import theory_bench as tb
+    from theory_bench.checkpoints import check_checkpoints
+    ck = check_checkpoints(checkpoints, T)
+    tape = new_tape(ck, problem.extra["m"])
+    args = problem.args[:-TAPE_ARGS] + tape
+    x0 = problem.x0 if x0 is None else x0
+    tr = tb.minimize(problem.oracle, x0, optimizer, T, args=args, seed=seed, box=problem.box,
+                     loss=problem.loss_fn, checkpoints=ck)
+    snaps = tape[3]
+    cum = snaps[:, 0].copy()
+    best = np.array([problem.extra["hindsight"](s) for s in snaps[:, 1:]])
+    tr.extra.update(cum_loss=cum, hindsight=best, regret=cum - best)
+    return tr
