@@ -100,7 +100,7 @@ def make_skewed_linear(d=1, q=0.25, A=4.0, name="skewed_linear"):
         m=d, hindsight=lambda S: linear_hindsight(S, lo, hi)[0], params=dict(d=d, q=q, A=A),
         solve=lambda solver: (np.full(d, -1.0), -mu * d), lr=float(np.sqrt(2)),
         notes=f"mean {mu:+.3g} per coordinate, x* = -1; E[sign(xi)] = {2 * q - 1:+.3g} drives SignSGD to +1",
-        extra={"mu": mu, "signsgd_gap": 2 * mu * d})
+        extra={"mu": mu, "signsgd_gap": 2 * mu * d}, smooth=True)
 
 
 # --- counterexample 2, smooth -------------------------------------------------------------------

@@ -79,7 +79,7 @@ def make_rademacher_linear(d=10, D=1.0, L=1.0, name="rademacher_linear"):
         name, rademacher_grad, zero_grad, zero_loss, (Lv,), lo, hi, Lv, m=d,
         hindsight=lambda S: linear_hindsight(S, lo, hi)[0], params=dict(d=d, D=D, L=L),
         solve=lambda solver: (np.zeros(d), 0.0), lr=float(2 * D / np.sqrt(2)),
-        notes="every algorithm has E[R_T] = d D L E|S_T| exactly")
+        notes="every algorithm has E[R_T] = d D L E|S_T| exactly", smooth=True)
 
 
 # --- streams of hinge and L1 samples ------------------------------------------------------------
@@ -150,11 +150,11 @@ def make_l1_stream(n=200, d=10, seed=0, data=None, tail_df=1.5, radius=None, nam
 # --- the online Problem ---------------------------------------------------------------------------
 
 def online_problem(name, grad, full_grad, loss, data_args, lo, hi, L, m, hindsight, params, solve, lr,
-            notes, extra=None):
+                   notes, extra=None, smooth=False):
     extra = dict(extra or {}, m=m, hindsight=hindsight)
     return Problem(name=name, oracle=grad, full_oracle=full_grad, loss_fn=loss,
                    args=tuple(data_args) + new_tape([1], m), lo=lo, hi=hi, L=np.asarray(L, float),
-                   x0=np.clip(np.zeros(lo.shape[0]), lo, hi), convex=True, smooth=False,
+                   x0=np.clip(np.zeros(lo.shape[0]), lo, hi), convex=True, smooth=smooth,
                    params=params, solve=solve, lr=lr, notes=notes, extra=extra, online=True)
 
 

@@ -16,3 +16,13 @@ def test_quick_start_runs_and_signsgd_is_stuck(tmp_path):
     values = dict(line.split() for line in out.strip().splitlines())
     assert abs(float(values["SignSGD"]) - 0.65) < 1e-3
     assert float(values["StoSignSGD"]) < 0.01
+
+
+def test_problems_example_runs(tmp_path):
+    code = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[1]
+    script = tmp_path / "problems_example.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout.split()
+    gap, regret = map(float, out)
+    assert 0 <= gap < 0.2 and regret > 1000          # SignSGD on the skewed adversary: linear regret

@@ -12,14 +12,9 @@ from numba import njit
 from theory_bench import optimizers as O
 from theory_bench.counter_rng import step_key, uniform01
 from theory_bench.optimizers.signs import sign
+from tests.stats import bernstein_radius
 
 FAIL_PROB = 1e-6
-
-
-def bernstein_radius(var, n, delta, bound=2.0):
-    """eps with P(|mean - E| > eps) <= delta for n i.i.d. draws of variance var and |s - E| <= bound."""
-    L = math.log(2.0 / delta)
-    return (bound * L / 3 + math.sqrt((bound * L / 3) ** 2 + 2 * n * var * L)) / n
 
 
 def sign_draws(kernel, a, B, n, h=np.zeros(0), rows=1):
@@ -41,7 +36,7 @@ def unbiasedness_violations(kernel, n=20_000, B=3.0, **kw):
     delta = FAIL_PROB / (2 * a.size)             # mean and variance, every coordinate
     bad = []
     for i, ai in enumerate(a):
-        eps = bernstein_radius(1.0 - ai ** 2, n, delta)
+        eps = bernstein_radius(1.0 - ai ** 2, n, delta, bound=2.0)
         mean, var = s[:, i].mean(), s[:, i].var()
         if abs(mean - ai) > eps:
             bad.append(("mean", ai, mean, eps))
