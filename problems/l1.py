@@ -11,27 +11,30 @@ import scipy.sparse as sp
 from numba import njit
 
 from problems import datasets
+from problems.noise import BOUND, add_skewed_noise
 from problems.optimum import solve_cvxpy
-from problems.problem import Problem, box_arrays, positive_int
+from problems.problem import Problem, box_arrays, nonnegative, positive_int
 
 
 @njit(cache=True)
-def l1_loss(x, A, b, batch):
+def l1_loss(x, A, b, batch, skew):
     return np.abs(A @ x - b).mean()
 
 
 @njit(cache=True)
-def l1_full_grad(x, A, b, batch):
+def l1_full_grad(x, A, b, batch, skew):
     return np.sign(A @ x - b) @ A / A.shape[0]
 
 
 @njit(cache=True)
-def l1_grad(x, rng, A, b, batch):
+def l1_grad(x, rng, A, b, batch, skew):
     g = np.zeros(x.shape[0])
     for _ in range(batch):
         j = rng.integers(0, A.shape[0])
         g += np.sign(A[j] @ x - b[j]) * A[j]
-    return g / batch
+    g /= batch
+    add_skewed_noise(g, rng, skew)
+    return g
 
 
 def weighted_lp(A, b, w, lo, hi):
@@ -46,7 +49,7 @@ def weighted_lp(A, b, w, lo, hi):
     return c, A_ub, np.concatenate([b, -b]), bounds, d
 
 
-def make_l1(n=1000, d=20, seed=0, data=None, tail_df=1.5, radius=None, batch=1, name="l1"):
+def make_l1(n=1000, d=20, seed=0, data=None, tail_df=1.5, radius=None, batch=1, skew=0.0, name="l1"):
     """Synthetic (Student-t noise with ``tail_df`` degrees of freedom) or ``data="diabetes"``."""
     if data is None:
         A, b = datasets.regression(n, d, seed, tail_df)
@@ -58,6 +61,7 @@ def make_l1(n=1000, d=20, seed=0, data=None, tail_df=1.5, radius=None, batch=1, 
     else:
         raise ValueError(f"unknown data set {data!r} for l1; use data='diabetes' or data=None")
     batch = positive_int("batch", batch)
+    skew = nonnegative("skew", skew)
     n, d = A.shape
     lo, hi = box_arrays(-radius, radius, d)
 
@@ -66,10 +70,10 @@ def make_l1(n=1000, d=20, seed=0, data=None, tail_df=1.5, radius=None, batch=1, 
         x = cp.Variable(d)
         return x, cp.Problem(cp.Minimize(cp.sum(cp.abs(A @ x - b)) / n), [x >= lo, x <= hi])
 
-    params = dict(n=n, d=d, seed=seed, data=data, tail_df=tail_df, radius=radius, batch=batch)
+    params = dict(n=n, d=d, seed=seed, data=data, tail_df=tail_df, radius=radius, batch=batch, skew=skew)
     return Problem(
-        name=name, oracle=l1_grad, full_oracle=l1_full_grad, loss_fn=l1_loss, args=(A, b, batch),
-        lo=lo, hi=hi, L=np.abs(A).max(axis=0), x0=np.zeros(d), convex=True, smooth=False,
+        name=name, oracle=l1_grad, full_oracle=l1_full_grad, loss_fn=l1_loss, args=(A, b, batch, skew),
+        lo=lo, hi=hi, L=np.abs(A).max(axis=0) + BOUND * skew, x0=np.zeros(d), convex=True, smooth=False,
         params=params, solve=lambda solver: solve_cvxpy(f"{name}{params}", build, solver),
         lr=float(2 * radius / np.sqrt(2)), extra={"lp": lambda: weighted_lp(A, b, np.full(n, 1.0 / n), lo, hi)},
         notes="least absolute deviations; heavy-tailed noise")

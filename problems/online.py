@@ -85,7 +85,7 @@ def make_rademacher_linear(d=10, D=1.0, L=1.0, name="rademacher_linear"):
 # --- streams of hinge and L1 samples ------------------------------------------------------------
 
 @njit(cache=True)
-def hinge_stream_grad(x, rng, A, y, batch, rec, ck, counts, snaps):
+def hinge_stream_grad(x, rng, A, y, batch, skew, rec, ck, counts, snaps):
     j = rng.integers(0, A.shape[0])
     margin = y[j] * (A[j] @ x)
     counts[j] += 1.0
@@ -96,7 +96,7 @@ def hinge_stream_grad(x, rng, A, y, batch, rec, ck, counts, snaps):
 
 
 @njit(cache=True)
-def l1_stream_grad(x, rng, A, b, batch, rec, ck, counts, snaps):
+def l1_stream_grad(x, rng, A, b, batch, skew, rec, ck, counts, snaps):
     j = rng.integers(0, A.shape[0])
     r = A[j] @ x - b[j]
     counts[j] += 1.0
@@ -105,27 +105,27 @@ def l1_stream_grad(x, rng, A, b, batch, rec, ck, counts, snaps):
 
 
 @njit(cache=True)
-def hinge_stream_loss(x, A, y, batch, rec, ck, counts, snaps):
-    return hinge.hinge_loss(x, A, y, batch)
+def hinge_stream_loss(x, A, y, batch, skew, rec, ck, counts, snaps):
+    return hinge.hinge_loss(x, A, y, batch, skew)
 
 
 @njit(cache=True)
-def hinge_stream_full_grad(x, A, y, batch, rec, ck, counts, snaps):
-    return hinge.hinge_full_grad(x, A, y, batch)
+def hinge_stream_full_grad(x, A, y, batch, skew, rec, ck, counts, snaps):
+    return hinge.hinge_full_grad(x, A, y, batch, skew)
 
 
 @njit(cache=True)
-def l1_stream_loss(x, A, b, batch, rec, ck, counts, snaps):
-    return l1.l1_loss(x, A, b, batch)
+def l1_stream_loss(x, A, b, batch, skew, rec, ck, counts, snaps):
+    return l1.l1_loss(x, A, b, batch, skew)
 
 
 @njit(cache=True)
-def l1_stream_full_grad(x, A, b, batch, rec, ck, counts, snaps):
-    return l1.l1_full_grad(x, A, b, batch)
+def l1_stream_full_grad(x, A, b, batch, skew, rec, ck, counts, snaps):
+    return l1.l1_full_grad(x, A, b, batch, skew)
 
 
 def _stream(base, name, grad, full_grad, loss, weighted_lp):
-    A, target, _ = base.args
+    A, target = base.args[:2]
     n = A.shape[0]
     lo, hi = base.lo, base.hi
     return online_problem(

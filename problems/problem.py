@@ -94,6 +94,13 @@ def positive_int(name, value):
     return int(value)
 
 
+def nonnegative(name, value):
+    v = float(value)
+    if not v >= 0 or not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
 def in_range(name, value, lo, hi, closed=(False, False)):
     v = float(value)
     ok = (v >= lo if closed[0] else v > lo) and (v <= hi if closed[1] else v < hi)

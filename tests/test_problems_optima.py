@@ -43,7 +43,7 @@ def test_no_feasible_point_does_better(name, kw):
 def test_diabetes_median_regression_matches_scikit_learn():
     from sklearn.linear_model import QuantileRegressor
     p = problems.make("l1", data="diabetes")
-    A, b, _ = p.args
+    A, b = p.args[:2]
     x_star, f_star = p.optimum()
     assert np.all(np.abs(x_star) < 0.9 * p.hi)                 # the box is inactive
     qr = QuantileRegressor(quantile=0.5, alpha=0.0, fit_intercept=False, solver="highs").fit(A, b)

@@ -12,6 +12,7 @@ SMALL = {
     "l1_stream": dict(n=40, d=4), "relu_regression": dict(n=40), "maxpool": dict(n=40),
     "moe": dict(n=40),
 }
+SKEWED = {"hinge": dict(n=60, d=5, skew=0.5), "l1": dict(n=60, d=5, skew=0.5, batch=3)}
 CONVEX = [n for n in problems.names() if problems.make(n, **SMALL[n]).convex]
 
 
@@ -52,10 +53,10 @@ def test_directional_derivative_matches_away_from_kinks(name):
     assert checked >= 30
 
 
-@pytest.mark.parametrize("name", problems.names())
-def test_stochastic_oracle_is_unbiased_for_the_full_subgradient(name):
+@pytest.mark.parametrize("name,kw", [*SMALL.items(), *SKEWED.items()], ids=str)
+def test_stochastic_oracle_is_unbiased_for_the_full_subgradient(name, kw):
     """Mean of N oracle draws vs the full subgradient; radius from Bernstein with the L bound."""
-    p = problems.make(name, **SMALL[name])
+    p = problems.make(name, **kw)
     x = random_points(p, np.random.default_rng(2), 1)[0]
     x = np.clip(x, p.lo, p.hi)
     rng, N = np.random.default_rng(3), 20_000
@@ -78,9 +79,9 @@ def test_unbiasedness_check_fails_on_a_biased_oracle():
     assert abs(draws.mean() - p.full_grad(np.zeros(1))[0]) > 10 * eps
 
 
-@pytest.mark.parametrize("name", problems.names())
-def test_bound_L_dominates_every_oracle_output(name):
-    p = problems.make(name, **SMALL[name])
+@pytest.mark.parametrize("name,kw", [*SMALL.items(), *SKEWED.items()], ids=str)
+def test_bound_L_dominates_every_oracle_output(name, kw):
+    p = problems.make(name, **kw)
     rng = np.random.default_rng(4)
     for x in random_points(p, rng, 50):
         x = np.clip(x, p.lo, p.hi)
