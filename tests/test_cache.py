@@ -15,7 +15,7 @@ from tests.oracles import hinge_sample, make_hinge
 A, y = make_hinge()
 opt = tb.optimizers.StoSignSGD(0.1)
 tr = tb.minimize(hinge_sample, np.zeros(10), opt, 1000, args=(A, y))
-loop, path = loop_for(hinge_sample, opt.kernel)
+loop, path = loop_for(hinge_sample, opt.kernel)  # theory_bench.bench.hinge_sample_grad
 print(json.dumps({"path": path, "hits": sum(loop.stats.cache_hits.values()),
                   "misses": sum(loop.stats.cache_misses.values()), "x": tr.x.tolist()}))
 """
@@ -35,4 +35,4 @@ def test_second_process_hits_the_cache(tmp_path):
     assert second["misses"] == 0 and second["hits"] == 1
     assert first["x"] == second["x"]
     generated = list((tmp_path / "loops").glob("tb_loop_*.py"))
-    assert len(generated) == 1 and "from tests.oracles import hinge_sample" in generated[0].read_text()
+    assert len(generated) == 1 and "from theory_bench.bench import hinge_sample_grad" in generated[0].read_text()
