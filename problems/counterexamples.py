@@ -69,36 +69,42 @@ def make_counterexample_2d(eps=0.5, x0=(1.0, 0.3), oracle="resisting", name="cou
 # --- counterexample 2: skewed noise, linear (also an online adversary) -----------------------------
 
 @njit(cache=True)
-def skewed_grad(x, rng, q, A, rec, ck, stat, snaps):
+def skewed_grad(x, rng, q, A, scale, rec, ck, stat, snaps):
     g = np.empty(x.shape[0])
     for i in range(x.shape[0]):
-        g[i] = A if rng.random() < q else -1.0
+        g[i] = scale * (A if rng.random() < q else -1.0)
     stat += g
     tape_round(g @ x, rec, ck, stat, snaps)
     return g
 
 
 @njit(cache=True)
-def skewed_loss(x, q, A, rec, ck, stat, snaps):
-    return (q * A - (1.0 - q)) * x.sum()
+def skewed_loss(x, q, A, scale, rec, ck, stat, snaps):
+    return scale * (q * A - (1.0 - q)) * x.sum()
 
 
 @njit(cache=True)
-def skewed_full_grad(x, q, A, rec, ck, stat, snaps):
-    return np.full(x.shape[0], q * A - (1.0 - q))
+def skewed_full_grad(x, q, A, scale, rec, ck, stat, snaps):
+    return np.full(x.shape[0], scale * (q * A - (1.0 - q)))
 
 
-def make_skewed_linear(d=1, q=0.25, A=4.0, name="skewed_linear"):
+def make_skewed_linear(d=1, q=0.25, A=4.0, scale=1.0, name="skewed_linear"):
+    """``scale`` multiplies every loss: ``scale = 1/sqrt(d)`` bounds ``||g||_2`` instead of ``|g_i|``,
+    the variant under which regret grows as ``sqrt(d)``, not ``d``."""
     d = positive_int("d", d)
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}")
     q = in_range("q", q, 0.0, 0.5)
     mu = q * A - (1 - q)
     if not mu > 0:
         raise ValueError(f"the counterexample needs mean q*A - (1-q) > 0, got {mu!r} (q={q}, A={A}); raise A")
     lo, hi = box_arrays(-1.0, 1.0, d)
+    mu *= scale
     return online_problem(
-        name, skewed_grad, skewed_full_grad, skewed_loss, (q, float(A)), lo, hi, np.full(d, max(A, 1.0)),
-        m=d, hindsight=lambda S: linear_hindsight(S, lo, hi)[0], params=dict(d=d, q=q, A=A),
-        solve=lambda solver: (np.full(d, -1.0), -mu * d), lr=float(np.sqrt(2)),
+        name, skewed_grad, skewed_full_grad, skewed_loss, (q, float(A), float(scale)), lo, hi,
+        np.full(d, scale * max(A, 1.0)), m=d, hindsight=lambda S: linear_hindsight(S, lo, hi)[0],
+        params=dict(d=d, q=q, A=A, scale=scale), solve=lambda solver: (np.full(d, -1.0), -mu * d),
+        lr=float(np.sqrt(2)),
         notes=f"mean {mu:+.3g} per coordinate, x* = -1; E[sign(xi)] = {2 * q - 1:+.3g} drives SignSGD to +1",
         extra={"mu": mu, "signsgd_gap": 2 * mu * d}, smooth=True)
 

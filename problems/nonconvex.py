@@ -11,11 +11,14 @@ output of a random teacher of the same architecture, on a box ``[-R, R]^d``:
   ``x = (W, U)``. The objective jumps where the router switches (ties), as real MoE layers do.
 None has a known optimum (the teacher's point has ``f = 0`` but is one of many); use the
 stationarity measures of THEORY 4. ``L`` is a conservative bound from the data and the box.
+``skew > 0`` adds the skewed zero-mean noise of ``problems.noise`` to the stochastic gradient:
+unbiased feedback whose signs are biased (THEORY 3.3.3 on a non-convex objective).
 """
 import numpy as np
 from numba import njit
 
-from problems.problem import Problem, box_arrays, positive_int
+from problems.noise import BOUND, add_skewed_noise
+from problems.problem import Problem, box_arrays, nonnegative, positive_int
 
 RELU, MAXPOOL, MOE = 0, 1, 2
 
@@ -84,7 +87,7 @@ def backprop(kind, x, a, dims, coef, g):
 
 
 @njit(cache=True)
-def mini_loss(x, kind, A, y, dims, batch):
+def mini_loss(x, kind, A, y, dims, batch, skew):
     total = 0.0
     for j in range(A.shape[0]):
         r = predict(kind, x, A[j], dims) - y[j]
@@ -93,7 +96,7 @@ def mini_loss(x, kind, A, y, dims, batch):
 
 
 @njit(cache=True)
-def mini_full_grad(x, kind, A, y, dims, batch):
+def mini_full_grad(x, kind, A, y, dims, batch, skew):
     g = np.zeros(x.shape[0])
     n = A.shape[0]
     for j in range(n):
@@ -102,16 +105,18 @@ def mini_full_grad(x, kind, A, y, dims, batch):
 
 
 @njit(cache=True)
-def mini_grad(x, rng, kind, A, y, dims, batch):
+def mini_grad(x, rng, kind, A, y, dims, batch, skew):
     g = np.zeros(x.shape[0])
     for _ in range(batch):
         j = rng.integers(0, A.shape[0])
         backprop(kind, x, A[j], dims, (predict(kind, x, A[j], dims) - y[j]) / batch, g)
+    add_skewed_noise(g, rng, skew)
     return g
 
 
-def _mini(name, kind, dims, d, n, p, seed, radius, batch, params, notes, grad_scale):
+def _mini(name, kind, dims, d, n, p, seed, radius, batch, skew, params, notes, grad_scale):
     n, batch = positive_int("n", n), positive_int("batch", batch)
+    skew = nonnegative("skew", skew)
     if not radius > 0:
         raise ValueError(f"radius must be > 0, got {radius!r}")
     rng = np.random.default_rng(seed)
@@ -123,30 +128,30 @@ def _mini(name, kind, dims, d, n, p, seed, radius, batch, params, notes, grad_sc
     l1, linf = np.abs(A).sum(axis=1), np.abs(A).max(axis=1)
     P = grad_scale[0] * radius * l1                       # bound on |pred| over the box
     Q = linf * np.maximum(1.0, grad_scale[1] * radius * l1)  # bound on |d pred / dx_i|
-    L = float(((np.abs(y) + P) * Q).max())
+    L = float(((np.abs(y) + P) * Q).max()) + BOUND * skew
     x0 = np.clip(np.random.default_rng(seed + 1).normal(size=d) / np.sqrt(p), -radius, radius)
     return Problem(
         name=name, oracle=mini_grad, full_oracle=mini_full_grad, loss_fn=mini_loss,
-        args=(kind, A, y, dims, batch), lo=lo, hi=hi, L=np.full(d, L), x0=x0, convex=False,
-        smooth=False, params=dict(params, n=n, seed=seed, radius=radius, batch=batch), solve=None,
+        args=(kind, A, y, dims, batch, skew), lo=lo, hi=hi, L=np.full(d, L), x0=x0, convex=False,
+        smooth=False, params=dict(params, n=n, seed=seed, radius=radius, batch=batch, skew=skew), solve=None,
         lr=0.05 * radius, notes=notes, extra={"teacher": teacher})
 
 
-def make_relu_regression(n=500, m=5, k=4, seed=0, radius=2.0, batch=1, name="relu_regression"):
+def make_relu_regression(n=500, m=5, k=4, seed=0, radius=2.0, batch=1, skew=0.0, name="relu_regression"):
     m, k = positive_int("m", m), positive_int("k", k)
-    return _mini(name, RELU, (k, m), k * m, n, m, seed, radius, batch, dict(m=m, k=k),
+    return _mini(name, RELU, (k, m), k * m, n, m, seed, radius, batch, skew, dict(m=m, k=k),
                  "one hidden ReLU layer, teacher-student", (k, 0.0))
 
 
-def make_maxpool(n=500, p=6, c=8, s=2, seed=0, radius=2.0, batch=1, name="maxpool"):
+def make_maxpool(n=500, p=6, c=8, s=2, seed=0, radius=2.0, batch=1, skew=0.0, name="maxpool"):
     p, c, s = positive_int("p", p), positive_int("c", c), positive_int("s", s)
     if c % s:
         raise ValueError(f"the pool size s must divide the number of filters c, got c={c}, s={s}")
-    return _mini(name, MAXPOOL, (c, p, s), c * p, n, p, seed, radius, batch, dict(p=p, c=c, s=s),
+    return _mini(name, MAXPOOL, (c, p, s), c * p, n, p, seed, radius, batch, skew, dict(p=p, c=c, s=s),
                  "linear filters, max-pool over groups, mean", (1.0, 0.0))
 
 
-def make_moe(n=500, p=5, E=3, seed=0, radius=2.0, batch=1, name="moe"):
+def make_moe(n=500, p=5, E=3, seed=0, radius=2.0, batch=1, skew=0.0, name="moe"):
     p, E = positive_int("p", p), positive_int("E", E)
-    return _mini(name, MOE, (E, p), 2 * E * p, n, p, seed, radius, batch, dict(p=p, E=E),
+    return _mini(name, MOE, (E, p), 2 * E * p, n, p, seed, radius, batch, skew, dict(p=p, E=E),
                  "linear experts, hard top-1 router, Switch-style gate", (1.0, 1.0))

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from problems import hinge, l1
+from problems.noise import add_skewed_noise
 from problems.optimum import solve_lp
 from problems.problem import Problem, box_arrays
 
@@ -48,38 +49,50 @@ def linear_hindsight(S, lo, hi):
 # --- Rademacher linear: the lower-bound construction (THEORY 3.2) ------------------------------
 
 @njit(cache=True)
-def rademacher_grad(x, rng, L, rec, ck, stat, snaps):
+def rademacher_grad(x, rng, L, p_plus, rec, ck, stat, snaps):
     g = np.empty(x.shape[0])
     for i in range(x.shape[0]):
-        g[i] = L[i] if rng.random() < 0.5 else -L[i]
+        g[i] = L[i] if rng.random() < p_plus else -L[i]
     stat += g
     tape_round(g @ x, rec, ck, stat, snaps)
     return g
 
 
 @njit(cache=True)
-def zero_loss(x, L, rec, ck, stat, snaps):
-    return 0.0
+def rademacher_loss(x, L, p_plus, rec, ck, stat, snaps):
+    return (2.0 * p_plus - 1.0) * (L @ x)
 
 
 @njit(cache=True)
-def zero_grad(x, L, rec, ck, stat, snaps):
-    return np.zeros(x.shape[0])
+def rademacher_full_grad(x, L, p_plus, rec, ck, stat, snaps):
+    return (2.0 * p_plus - 1.0) * L
 
 
-def make_rademacher_linear(d=10, D=1.0, L=1.0, name="rademacher_linear"):
-    """``f_t(x) = <g_t, x>`` on ``[-D, D]^d``, ``g_{t,i} = L eps_{t,i}``, ``eps`` i.i.d. Rademacher."""
-    from problems.problem import positive_int
+def make_rademacher_linear(d=10, D=1.0, L=1.0, p_plus=0.5, name="rademacher_linear"):
+    """``f_t(x) = <g_t, x>`` on ``[-D, D]^d``, ``g_{t,i} = +-L`` i.i.d. with ``P(+L) = p_plus``.
+
+    ``p_plus = 1/2`` (Rademacher) is the lower-bound construction; any other value is the
+    variant where the identity ``E[R_T] = d D L E|S_T|`` must fail (the losses are no longer
+    zero-mean, and a learner gains on them).
+    """
+    from problems.problem import in_range, positive_int
     d = positive_int("d", d)
-    lo, hi = box_arrays(-D, D, d)
-    Lv = np.full(d, float(L))
+    p_plus = in_range("p_plus", p_plus, 0.0, 1.0)
     if not L > 0:
         raise ValueError(f"L must be > 0, got {L!r}")
+    lo, hi = box_arrays(-D, D, d)
+    Lv = np.full(d, float(L))
+    mean = (2 * p_plus - 1) * Lv
+
+    def solve(solver):
+        x = np.where(mean > 0, lo, np.where(mean < 0, hi, 0.0))
+        return x, float(mean @ x)
+
     return online_problem(
-        name, rademacher_grad, zero_grad, zero_loss, (Lv,), lo, hi, Lv, m=d,
-        hindsight=lambda S: linear_hindsight(S, lo, hi)[0], params=dict(d=d, D=D, L=L),
-        solve=lambda solver: (np.zeros(d), 0.0), lr=float(2 * D / np.sqrt(2)),
-        notes="every algorithm has E[R_T] = d D L E|S_T| exactly", smooth=True)
+        name, rademacher_grad, rademacher_full_grad, rademacher_loss, (Lv, p_plus), lo, hi, Lv, m=d,
+        hindsight=lambda S: linear_hindsight(S, lo, hi)[0], params=dict(d=d, D=D, L=L, p_plus=p_plus),
+        solve=solve, lr=float(2 * D / np.sqrt(2)), notes="every algorithm has E[R_T] = d D L E|S_T| exactly",
+        smooth=True)
 
 
 # --- streams of hinge and L1 samples ------------------------------------------------------------
@@ -90,9 +103,9 @@ def hinge_stream_grad(x, rng, A, y, batch, skew, rec, ck, counts, snaps):
     margin = y[j] * (A[j] @ x)
     counts[j] += 1.0
     tape_round(max(0.0, 1.0 - margin), rec, ck, counts, snaps)
-    if margin < 1.0:
-        return -y[j] * A[j]
-    return np.zeros(x.shape[0])
+    g = -y[j] * A[j] if margin < 1.0 else np.zeros(x.shape[0])
+    add_skewed_noise(g, rng, skew)
+    return g
 
 
 @njit(cache=True)
@@ -101,7 +114,9 @@ def l1_stream_grad(x, rng, A, b, batch, skew, rec, ck, counts, snaps):
     r = A[j] @ x - b[j]
     counts[j] += 1.0
     tape_round(abs(r), rec, ck, counts, snaps)
-    return np.sign(r) * A[j]
+    g = np.sign(r) * A[j]
+    add_skewed_noise(g, rng, skew)
+    return g
 
 
 @njit(cache=True)
@@ -136,14 +151,16 @@ def _stream(base, name, grad, full_grad, loss, weighted_lp):
         extra={"lp": base.extra["lp"]})
 
 
-def make_hinge_stream(n=200, d=10, seed=0, data=None, flip=0.1, radius=1.0, name="hinge_stream"):
-    base = hinge.make_hinge(n=n, d=d, seed=seed, data=data, flip=flip, radius=radius)
+def make_hinge_stream(n=200, d=10, seed=0, data=None, flip=0.1, radius=1.0, skew=0.0, name="hinge_stream"):
+    """One hinge sample per round; ``skew > 0`` adds the skewed zero-mean noise to the feedback."""
+    base = hinge.make_hinge(n=n, d=d, seed=seed, data=data, flip=flip, radius=radius, skew=skew)
     return _stream(base, name, hinge_stream_grad, hinge_stream_full_grad, hinge_stream_loss,
                    hinge.weighted_lp)
 
 
-def make_l1_stream(n=200, d=10, seed=0, data=None, tail_df=1.5, radius=None, name="l1_stream"):
-    base = l1.make_l1(n=n, d=d, seed=seed, data=data, tail_df=tail_df, radius=radius)
+def make_l1_stream(n=200, d=10, seed=0, data=None, tail_df=1.5, radius=None, skew=0.0, name="l1_stream"):
+    """One L1 sample per round; ``skew > 0`` adds the skewed zero-mean noise to the feedback."""
+    base = l1.make_l1(n=n, d=d, seed=seed, data=data, tail_df=tail_df, radius=radius, skew=skew)
     return _stream(base, name, l1_stream_grad, l1_stream_full_grad, l1_stream_loss, l1.weighted_lp)
 
 

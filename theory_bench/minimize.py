@@ -12,7 +12,8 @@ from theory_bench.seeding import streams
 from theory_bench.trace import Trace
 
 
-def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None):
+def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None,
+             window=None):
     """Run ``optimizer`` on the oracle ``grad`` from ``x0`` for ``T`` steps; return a ``Trace``.
 
     ``grad(x, rng, *args) -> ndarray`` returns a (stochastic) subgradient at ``x``, drawing any
@@ -23,6 +24,8 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     them (an online adversary's round counter and loss tape). ``box`` is ``(lo, hi)``,
     scalars or arrays, and every step is projected onto it. ``loss(x, *args) -> float`` is
     evaluated at the checkpoints (default: about 60 log-spaced steps ending at ``T``).
+    ``window=(delta, p, q)`` also records the trajectory-window ``(delta, q)`` stationarity in
+    the ``l_p`` geometry at the checkpoints (``Trace.window``; ``theory_bench.stationarity``).
     The randomness scheme is described in ``theory_bench.seeding``.
     """
     if not isinstance(optimizer, Optimizer):
@@ -44,14 +47,15 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     S, h = optimizer.init_state(x0), optimizer.hyper
 
     loop, path = loop_for(grad, optimizer.kernel)
-    call = (x0, S, h, key, rng, args, T, kind, optimizer.lr, table, lo, hi, boxed, ckpts)
+    win = _window(window)
+    call = (x0, S, h, key, rng, args, T, kind, optimizer.lr, table, lo, hi, boxed, ckpts, win)
     compile_s = 0.0
     if path != "python":
         t0 = time.perf_counter()
         loop.compile(tuple(_typeof(a) for a in call))
         compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    status, t_bad, i_bad, x, x_avg, xs, xs_avg, sums = loop(*call)
+    status, t_bad, i_bad, (x, x_avg, xs, xs_avg, sums, win_vals) = loop(*call)
     wall_s = time.perf_counter() - t0
     _raise_on(status, t_bad, i_bad, d, x, optimizer)
 
@@ -60,11 +64,27 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
         state=dict(zip(optimizer.state_names, S)),
         state_sums={n: sums[:, r].copy() for r, n in enumerate(optimizer.state_names)},
         optimizer=optimizer.config(), seed=seed, T=T, path=path, wall_s=wall_s, compile_s=compile_s,
+        window=win_vals if window is not None else None,
     )
     if loss is not None:
         trace.losses = _losses(loss, xs, args)
         trace.losses_avg = _losses(loss, xs_avg, args)
     return trace
+
+
+def _window(window):
+    """``(delta, p, q)`` -> the loop's ``[delta, p, q, count]``; ``None`` -> off (``delta = 0``)."""
+    if window is None:
+        return np.zeros(4)
+    try:
+        delta, p, q = window
+    except (TypeError, ValueError):
+        raise ValueError(f"window must be (delta, p, q), e.g. (0.1, np.inf, 1), got {window!r}") from None
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"window delta must be finite and > 0, got {delta!r}")
+    if float(p) not in (2.0, np.inf) or float(q) not in (1.0, 2.0):
+        raise ValueError(f"window norms must be p in (2, inf) and q in (1, 2), got p={p!r}, q={q!r}")
+    return np.array([float(delta), float(p), float(q), 0.0])
 
 
 def _typeof(a):

@@ -11,12 +11,14 @@ so the three paths perform the same floating-point operations in the same order.
 Conventions: ``x_1 = x0``; at step ``t = 1..T`` the oracle is called at ``x_t``, the average
 ``x_avg_t = mean(x_1..x_t)`` is updated, the kernel makes ``x_{t+1}`` and the box clips it.
 At a checkpoint ``t`` the loop records ``x_{t+1}`` (the iterate after ``t`` steps),
-``x_avg_t`` and the per-row sums of the optimizer state (``sum_i G_{t,i}`` for the envelope).
+``x_avg_t``, the per-row sums of the optimizer state (``sum_i G_{t,i}`` for the envelope) and,
+when ``win[0] = delta > 0``, the trajectory-window stationarity (``theory_bench.stationarity``).
 """
 import numpy as np
 from numba import njit
 
 from theory_bench.schedules import CONSTANT, INV_SQRT
+from theory_bench.stationarity import window_step, window_value
 
 # Status codes returned by run_horizon; theory_bench.minimize turns them into exceptions.
 OK, BAD_SHAPE, NONFINITE_GRAD, NONFINITE_ITERATE = 0, 1, 2, 3
@@ -63,7 +65,7 @@ def record(c, x, x_avg, S, xs, xs_avg, state_sums):
         state_sums[c, r] = S[r].sum()
 
 
-def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, checkpoints):
+def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, checkpoints, win):
     d = x0.shape[0]
     n_ck = checkpoints.shape[0]
     x = x0.copy()
@@ -71,22 +73,29 @@ def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, che
     xs = np.zeros((n_ck, d))
     xs_avg = np.zeros((n_ck, d))
     state_sums = np.zeros((n_ck, S.shape[0]))
+    window_on = win[0] > 0.0
+    anchor, gsum, win_vals = np.zeros(d), np.zeros(d), np.zeros(n_ck)
+    out = (x, x_avg, xs, xs_avg, state_sums, win_vals)
     c = 0
     for t in range(1, T + 1):
         update_average(x_avg, x, t)
         g = GRAD(x, rng, *args)
         if g.shape[0] != d:
-            return BAD_SHAPE, t, g.shape[0], x, x_avg, xs, xs_avg, state_sums
+            return BAD_SHAPE, t, g.shape[0], out
         bad = first_nonfinite(g)
         if bad >= 0:
-            return NONFINITE_GRAD, t, bad, x, x_avg, xs, xs_avg, state_sums
+            return NONFINITE_GRAD, t, bad, out
+        if window_on:
+            window_step(win, anchor, gsum, x, g)
+        if c < n_ck and checkpoints[c] == t and window_on:
+            win_vals[c] = window_value(win, gsum)
         STEP(x, g, S, h, step_size(kind, lr, table, t), t, key)
         if boxed:
             clip(x, lo, hi)
         bad = first_nonfinite(x)
         if bad >= 0:
-            return NONFINITE_ITERATE, t, bad, x, x_avg, xs, xs_avg, state_sums
+            return NONFINITE_ITERATE, t, bad, out
         if c < n_ck and checkpoints[c] == t:
             record(c, x, x_avg, S, xs, xs_avg, state_sums)
             c += 1
-    return OK, T, -1, x, x_avg, xs, xs_avg, state_sums
+    return OK, T, -1, out

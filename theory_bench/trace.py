@@ -12,7 +12,8 @@ class Trace:
     points where the oracle was called. At checkpoint ``t[k]``: ``xs[k]`` is the iterate after
     ``t[k]`` steps, ``xs_avg[k]`` the average of the first ``t[k]`` iterates, ``state_sums[name][k]``
     the sum over coordinates of that state row (for StoSignSGD, ``sum_i G_{t,i}``), and, when a
-    loss was given, ``losses[k] = loss(xs[k])`` and ``losses_avg[k] = loss(xs_avg[k])``.
+    loss was given, ``losses[k] = loss(xs[k])`` and ``losses_avg[k] = loss(xs_avg[k])``; when a
+    window was asked for, ``window[k]`` is the trajectory-window stationarity at step ``t[k]``.
     """
 
     x: np.ndarray
@@ -30,6 +31,7 @@ class Trace:
     compile_s: float
     losses: np.ndarray | None = None
     losses_avg: np.ndarray | None = None
+    window: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
     @property

@@ -1,0 +1,69 @@
+"""The bounds of THEORY 3: against brute force and against the sum in the proof."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from theory_bench.bounds import (expected_abs_walk, linear_regret_lower, online_to_batch_gap,
+                                 sgd_regret_upper, stosign_regret_upper)
+
+
+@pytest.mark.parametrize("T", range(1, 13))
+def test_expected_abs_walk_by_enumeration(T):
+    brute = np.mean([abs(sum(e)) for e in itertools.product((-1, 1), repeat=T)])
+    assert expected_abs_walk(T) == pytest.approx(brute, rel=1e-12)
+
+
+def test_lower_bound_is_stable_to_a_billion_steps():
+    T = np.array([10 ** 6, 10 ** 9, 10 ** 12])           # even: E|S_T| = sqrt(2T/pi) (1 - 1/(4T) + O(T^-2))
+    v = expected_abs_walk(T)
+    np.testing.assert_allclose(v / np.sqrt(2 * T / np.pi) - 1, -1 / (4 * T), rtol=1e-2, atol=1e-14)
+    assert linear_regret_lower(10 ** 9, 3, 2.0, 0.5) == pytest.approx(3 * expected_abs_walk(10 ** 9))
+
+
+def test_lower_bound_even_odd_identity():
+    """E|S_T| = E|S_{T-1}| for even T: why the upper/lower ratio peaks at T = 2."""
+    T = np.arange(2, 200, 2)
+    np.testing.assert_allclose(expected_abs_walk(T), expected_abs_walk(T - 1), rtol=1e-12)
+    ratio = stosign_regret_upper(np.arange(1, 2000), 1.0, 2.0) / linear_regret_lower(np.arange(1, 2000), 1, 1, 1)
+    assert ratio.max() == pytest.approx(4.0) and np.argmax(ratio) == 1   # T = 2
+    assert ratio[-1] == pytest.approx(2 * math.sqrt(math.pi), rel=1e-3)
+
+
+def proof_sum(G, width, eta):
+    """The bound before its last two steps: sum_i [w^2 G_{T,i} / (2 eta_T) + sum_t eta_t G_{t,i} / 2]."""
+    T = G.shape[0]
+    eta_t = eta / np.sqrt(np.arange(1, T + 1))
+    return float((width ** 2 * G[-1] / (2 * eta_t[-1]) + (eta_t[:, None] * G / 2).sum(axis=0)).sum())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_upper_bound_dominates_the_sum_in_its_proof(seed):
+    rng = np.random.default_rng(seed)
+    T, d = int(rng.integers(1, 3000)), 4
+    G = np.maximum.accumulate(np.abs(rng.standard_cauchy((T, d))), axis=0)   # running max envelopes
+    for eta in (None, 0.3, 5.0):
+        e = 2.0 / math.sqrt(2) if eta is None else eta
+        assert proof_sum(G, 2.0, e) <= stosign_regret_upper(T, G[-1].sum(), 2.0, eta) * (1 + 1e-12)
+    # and the two agree to leading order when G is constant (sum 1/sqrt(t) ~ 2 sqrt(T))
+    G = np.ones((10 ** 5, 1))
+    assert proof_sum(G, 2.0, math.sqrt(2)) / stosign_regret_upper(10 ** 5, 1.0, 2.0) == pytest.approx(1, abs=2e-3)
+
+
+def test_tuned_step_is_the_minimiser():
+    etas = np.linspace(0.1, 5, 400)
+    vals = [stosign_regret_upper(100, 1.0, 2.0, e) for e in etas]
+    assert etas[int(np.argmin(vals))] == pytest.approx(math.sqrt(2), abs=0.02)
+    assert stosign_regret_upper(100, 1.0, 2.0) == pytest.approx(math.sqrt(2) * 2 * 10)
+
+
+def test_sgd_bound_and_online_to_batch():
+    assert sgd_regret_upper(100, 2.0, 3.0) == pytest.approx(math.sqrt(2) * 2 * 3 * 10)
+    assert online_to_batch_gap(50.0, 100) == 0.5
+
+
+@pytest.mark.parametrize("bad", [0, 2.5, -3])
+def test_bad_horizon(bad):
+    with pytest.raises(ValueError, match="T must be integers >= 1"):
+        expected_abs_walk(bad)

@@ -1,0 +1,41 @@
+"""Independent runs (seeds, grid points) in parallel processes, results in input order.
+
+Workers come from a *forkserver*: a clean process, started once, that has imported numpy, numba
+and the module of the function to run, and forks a worker per pool. Forking the caller itself
+is unsafe once it has used a solver with threads (Clarabel's, BLAS's): a child can inherit a
+held lock and hang. ``spawn`` is used where forkserver is not available.
+"""
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+
+_PRELOAD = ["numpy", "numba", "scipy", "theory_bench"]
+
+
+def default_jobs():
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _context(fn):
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    target = fn.func if isinstance(fn, partial) else fn
+    module = getattr(target, "__module__", None)
+    preload = _PRELOAD + ([module] if module and module != "__main__" else [])
+    ctx.set_forkserver_preload(preload)  # takes effect when the server first starts
+    return ctx
+
+
+def map_runs(fn, items, jobs=None):
+    """``[fn(item) for item in items]``, spread over ``jobs`` processes (``fn`` must be picklable:
+    a module-level function or a ``functools.partial`` of one). ``jobs=1`` runs in this process."""
+    items = list(items)
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if jobs == 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=_context(fn)) as ex:
+        return list(ex.map(fn, items))
