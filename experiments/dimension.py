@@ -8,32 +8,55 @@ where the sign method's regret grows as ``sqrt(d)``.
 """
 import numpy as np
 
-from experiments.runs import run_seeds, seeds_for, spec
+from experiments.runs import spec
 from theory_bench.bootstrap import bootstrap_interval
+from theory_bench.bounds import stosign_regret_upper
 from theory_bench.claims import Claim, Measurement, Range
 from theory_bench.rates import log_slope
 
+NAME = "dimension"
+TITLE = "regret at fixed T against the dimension d"
 DIMS = (4, 8, 16, 32, 64)
+SEEDS = 20
 
 
-def regret_by_dimension(T, seeds, jobs, l2_scaled=False):
-    """Final regret per (seed, d): shape (seeds, len(DIMS))."""
-    cols = []
-    for d in DIMS:
-        kw = dict(d=d, scale=1.0 / np.sqrt(d) if l2_scaled else 1.0)
-        runs = run_seeds(spec("skewed_linear", "StoSignSGD", T, problem_kw=kw, checkpoints=[T]), seeds_for(seeds), jobs)
-        cols.append(runs["regret"][:, -1])
-    return np.stack(cols, axis=1)
+def horizon(quick):
+    return 10 ** 4 if quick else 10 ** 5
 
 
-def claims(quick=False, jobs=None, data=None):
-    T, seeds = (10 ** 4 if quick else 10 ** 5), 20
-    main, variant = regret_by_dimension(T, seeds, jobs), regret_by_dimension(T, seeds, jobs, l2_scaled=True)
-    if data is not None:
-        data.update({"dimension/main": {"d": np.array(DIMS), "regret": main},
-                     "dimension/l2_scaled": {"d": np.array(DIMS), "regret": variant}})
-    slope = lambda R: Measurement(*bootstrap_interval(R, lambda r: log_slope(DIMS, r.mean(axis=0))),
-                                  setup=f"skewed_linear, d = {DIMS[0]}..{DIMS[-1]}, T={T}, {seeds} seeds")
+def run(ctx):
+    T = horizon(ctx.quick)
+    out = {}
+    for label, scaled in (("main", False), ("l2_scaled", True)):
+        cols = []
+        for d in DIMS:
+            kw = dict(d=d, scale=1.0 / np.sqrt(d) if scaled else 1.0)
+            cols.append(ctx.runs(spec("skewed_linear", "StoSignSGD", T, problem_kw=kw, checkpoints=[T]), SEEDS))
+        out[label] = {"regret": np.stack([c["regret"][:, -1] for c in cols], axis=1),
+                      "G_sum": np.stack([c["G_sum"][:, -1] for c in cols], axis=1)}
+    return out
+
+
+def claims(data, ctx):
+    setup = f"skewed_linear, d = {DIMS[0]}..{DIMS[-1]}, T={horizon(ctx.quick)}, {ctx.n_seeds(SEEDS)} seeds"
+    slope = lambda R: Measurement(*bootstrap_interval(R, lambda r: log_slope(DIMS, r.mean(axis=0))), setup=setup)
     return [Claim("regret-linear-in-d", "StoSignSGD's regret grows linearly in d at fixed T",
-                  "slope of log mean R_T vs log d", Range(0.9, 1.1), slope(main),
-                  "losses scaled by 1/sqrt(d) (l2-bounded gradients)", slope(variant), section="3.1, 3.2")]
+                  "slope of log mean R_T vs log d", Range(0.9, 1.1), slope(data["main"]["regret"]),
+                  "losses scaled by 1/sqrt(d) (l2-bounded gradients)", slope(data["l2_scaled"]["regret"]),
+                  section="3.1, 3.2")]
+
+
+def figures(data, ctx, outdir):
+    from theory_bench.plotting import COLORS, band, figure, save
+    T = horizon(ctx.quick)
+    fig, axes = figure()
+    ax = axes[0][0]
+    d = np.array(DIMS, dtype=float)
+    band(ax, d, data["main"]["regret"], "StoSignSGD, |g_i| <= L", COLORS["StoSignSGD"], marker="o")
+    band(ax, d, data["l2_scaled"]["regret"], "StoSignSGD, losses / sqrt(d)", COLORS["Signum"], marker="s")
+    ax.plot(d, stosign_regret_upper(T, data["main"]["G_sum"].mean(axis=0), 2.0), "k--",
+            label="upper bound sqrt(2) w sqrt(T) E[sum G_T] (= d D L sqrt(T) rate)")
+    ax.set(xscale="log", yscale="log", xlabel="dimension d", ylabel=f"regret R_T at T={T}",
+           title="skewed adversary: regret is linear in d")
+    ax.legend()
+    return save(fig, outdir, "dimension")

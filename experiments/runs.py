@@ -1,9 +1,11 @@
-"""Run one configuration over many seeds, in parallel processes, and stack what the claims need.
+"""Run one configuration over many seeds, in parallel processes, through the result store.
 
-A run is described by a plain dict (picklable, hashable into a key by the result store):
+A run is described by a plain dict (JSON, hashed into the store's key):
 ``{"problem": name, "problem_kw": {...}, "optimizer": name, "opt_kw": {...}, "T": int,
-"checkpoints": [...], "window": None | [delta, p, q]}``; ``run_one(spec, seed)`` returns a dict
-of arrays at the checkpoints.
+"checkpoints": [...], "window": None | [delta, p, q], "goldstein": None | [delta, K, p, q],
+"trajectory": bool}``. ``run_one(spec, seed)`` returns a dict of arrays at the checkpoints;
+``run_seeds`` skips the seeds already in the store, stores each run as it finishes (so an
+interrupted sweep resumes) and returns the stacked arrays read back from the store.
 """
 from functools import partial
 
@@ -12,7 +14,8 @@ import numpy as np
 import problems
 import theory_bench as tb
 from theory_bench import optimizers as O
-from theory_bench.parallel import map_runs
+from theory_bench.parallel import iter_runs
+from theory_bench.store import MissingResults
 
 OPTIMIZERS = {
     "SGD": O.SGD, "SignSGD": O.SignSGD, "Signum": O.Signum, "EF-SignSGD": O.EFSignSGD,
@@ -27,11 +30,14 @@ def make_optimizer(name, **kw):
     return OPTIMIZERS[name](**kw)
 
 
-def spec(problem, optimizer, T, *, problem_kw=None, opt_kw=None, checkpoints=None, window=None):
+def spec(problem, optimizer, T, *, problem_kw=None, opt_kw=None, checkpoints=None, window=None,
+         goldstein=None, trajectory=False):
     return {"problem": problem, "problem_kw": dict(problem_kw or {}), "optimizer": optimizer,
             "opt_kw": dict(opt_kw or {}), "T": int(T),
             "checkpoints": None if checkpoints is None else [int(c) for c in checkpoints],
-            "window": None if window is None else [float(w) for w in window]}
+            "window": None if window is None else [float(w) for w in window],
+            "goldstein": None if goldstein is None else [float(g) for g in goldstein],
+            "trajectory": bool(trajectory)}
 
 
 def run_one(s, seed):
@@ -39,13 +45,13 @@ def run_one(s, seed):
     opt_kw = dict(s["opt_kw"])
     opt_kw.setdefault("lr", p.lr)
     opt = make_optimizer(s["optimizer"], **opt_kw)
-    if s["window"] is not None:
+    if s.get("window") is not None:
         tr = tb.minimize(p.oracle, p.x0, opt, s["T"], args=p.args, seed=seed, box=p.box, loss=p.loss_fn,
                          checkpoints=s["checkpoints"], window=tuple(s["window"]))
     else:
         tr = p.minimize(opt, s["T"], seed=seed, checkpoints=s["checkpoints"])
-    out = {"t": tr.t, "loss": tr.losses, "loss_avg": tr.losses_avg, "x_final": tr.x, "x_avg": tr.x_avg,
-           "wall_s": np.array(tr.wall_s)}
+    out = {"t": tr.t, "loss": tr.losses, "loss_avg": tr.losses_avg,
+           "wall_s": tr.wall_s, "compile_s": tr.compile_s}
     if "G" in tr.state_sums:
         out["G_sum"] = tr.state_sums["G"]
     if tr.window is not None:
@@ -53,15 +59,38 @@ def run_one(s, seed):
     for k in ("regret", "cum_loss", "hindsight"):
         if k in tr.extra:
             out[k] = tr.extra[k]
-    if s.get("keep_xs"):
-        out["xs"] = tr.xs
+    if s.get("goldstein") is not None:
+        from theory_bench.stationarity import goldstein_sampled
+        delta, K, pn, qn = s["goldstein"]
+        out["goldstein"] = np.array([goldstein_sampled(p.full_grad, x, delta, K=int(K), p=pn, q=qn).value
+                                     for x in tr.xs])
+    if s.get("trajectory"):
+        for i in range(tr.xs.shape[1]):
+            out[f"x{i}"] = tr.xs[:, i]
     return out
 
 
-def run_seeds(s, seeds, jobs=None):
-    """``run_one`` for every seed (ints or SeedSequences), stacked: each key -> (seeds, ...) array."""
-    results = map_runs(partial(run_one, s), seeds, jobs)
-    return {k: np.stack([r[k] for r in results]) for k in results[0]}
+def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None):
+    """Every seed's run of ``s``, stacked: metric -> (seeds, ...) array (scalars -> (seeds,)).
+
+    With a ``store``: stored runs are read, missing ones computed and stored one by one as they
+    finish; ``compute=False`` raises ``MissingResults`` instead of computing.
+    """
+    seeds = list(seeds)
+    todo = [seed for seed in seeds if store is None or not store.has(s, seed)]
+    if todo and not compute:
+        raise MissingResults(f"{len(todo)} of {len(seeds)} runs of {s['optimizer']} on {s['problem']} are "
+                             f"not in {store.dir}; run `theory-bench run {store.experiment}` first")
+    fresh = {}
+    for i, result in iter_runs(partial(run_one, s), todo, jobs):
+        if store is not None:
+            store.put(s, todo[i], result)
+        else:
+            fresh[i] = result
+        if progress is not None:
+            progress.update(1)
+    results = [store.get(s, seed) for seed in seeds] if store is not None else [fresh[i] for i in range(len(seeds))]
+    return {k: np.stack([np.asarray(r[k]) for r in results]) for k in results[0] if all(k in r for r in results)}
 
 
 def seeds_for(n, root=20260423):

@@ -8,55 +8,77 @@ at ``x0`` within the horizon (mean over seeds, 95% interval). Variant: SignSGD o
 feedback, which stalls: its sign drift points away from stationarity.
 Without the noise SignSGD converges on these realisable minis, faster than StoSignSGD, whose
 envelope keeps the largest early gradient (measured and reported, not claimed).
+Figure: the sampled measure and the trajectory-window measure (same delta and norms) against t.
 """
-from functools import partial
-
 import numpy as np
 
 import problems
-from experiments.runs import run_one, seeds_for, spec
+from experiments.runs import spec
 from theory_bench.bootstrap import mean_interval
 from theory_bench.claims import Claim, Measurement, Range
-from theory_bench.parallel import map_runs
 from theory_bench.stationarity import goldstein_sampled
 
+NAME = "stationarity"
+TITLE = "Goldstein stationarity on the ReLU, max-pool and MoE minis"
 MINIS = ("relu_regression", "maxpool", "moe")
 DELTA, K, P, Q = 0.1, 64, np.inf, 1.0
 SKEW = 0.5
 
 
-def measure(problem, x, seed=0):
-    return goldstein_sampled(problem.full_grad, x, DELTA, K=K, p=P, q=Q, seed=seed).value
+def horizon(quick):
+    return (2 * 10 ** 4, 10) if quick else (5 * 10 ** 4, 20)
 
 
-def run_and_measure(s, seed):
-    """One run with the online window measure, and the sampled Goldstein measure at the checkpoints."""
-    out = run_one(s, seed)
-    p = problems.make(s["problem"], **s["problem_kw"])
-    out["goldstein"] = np.array([measure(p, x) for x in out.pop("xs")])
+def checkpoints(T):
+    return np.unique(np.logspace(1, np.log10(T), 8).astype(int))
+
+
+def measure_at_start(name):
+    p = problems.make(name, skew=SKEW)
+    return goldstein_sampled(p.full_grad, p.x0, DELTA, K=K, p=P, q=Q).value
+
+
+def run(ctx):
+    T, seeds = horizon(ctx.quick)
+    out = {}
+    for name in MINIS:
+        for opt in ("StoSignSGD", "SignSGD"):
+            s = spec(name, opt, T, problem_kw=dict(skew=SKEW), checkpoints=checkpoints(T), window=(DELTA, P, Q),
+                     goldstein=(DELTA, K, P, Q))
+            out[name, opt] = ctx.runs(s, seeds)
+        out[name, "start"] = measure_at_start(name)
     return out
 
 
-def claims(quick=False, jobs=None, data=None):
-    T, n_seeds = (2 * 10 ** 4, 10) if quick else (5 * 10 ** 4, 20)
-    ck = np.unique(np.logspace(1, np.log10(T), 8).astype(int))
+def claims(data, ctx):
+    T, seeds = horizon(ctx.quick)
     out = []
     for name in MINIS:
-        p = problems.make(name, skew=SKEW)
-        m0 = measure(p, p.x0)
+        m0 = data[name, "start"]
         ratio = {}
         for opt in ("StoSignSGD", "SignSGD"):
-            s = spec(name, opt, T, problem_kw=dict(skew=SKEW), checkpoints=ck, window=(DELTA, P, Q))
-            s["keep_xs"] = True
-            runs = map_runs(partial(run_and_measure, s), seeds_for(n_seeds), jobs)
-            stacked = {k: np.stack([r[k] for r in runs]) for k in runs[0]}
-            if data is not None:
-                data[f"stationarity/{name}/{opt}"] = dict(stacked, goldstein0=np.array(m0))
-            m, lo, hi = mean_interval(stacked["goldstein"][:, -1:] / m0)
+            m, lo, hi = mean_interval(data[name, opt]["goldstein"][:, -1:] / m0)
             ratio[opt] = Measurement(float(m[0]), float(lo[0]), float(hi[0]),
-                                     setup=f"{name} skew={SKEW}, T={T}, {n_seeds} seeds, "
-                                           f"delta={DELTA}, K={K}, l_inf ball, l_1 norm; at x0: {m0:.4g}")
+                                     setup=f"{name} skew={SKEW}, T={T}, {ctx.n_seeds(seeds)} seeds, delta={DELTA}, "
+                                           f"K={K}, l_inf ball, l_1 norm; at x0: {m0:.4g}")
         out.append(Claim(f"stationarity-{name}", f"StoSignSGD halves the (0.1, 1) Goldstein measure on {name} "
                          "with skewed gradient noise", "measure(x_T) / measure(x_0)", Range(hi=0.5),
                          ratio["StoSignSGD"], "SignSGD", ratio["SignSGD"], section="4, 3.3.3"))
     return out
+
+
+def figures(data, ctx, outdir):
+    from theory_bench.plotting import COLORS, band, figure, save
+    T, _ = horizon(ctx.quick)
+    ck = checkpoints(T)
+    fig, axes = figure(ncols=3, width=4.0)
+    for ax, name in zip(axes[0], MINIS):
+        for opt in ("StoSignSGD", "SignSGD"):
+            r = data[name, opt]
+            band(ax, ck, r["goldstein"], f"{opt}, sampled (K={K})", COLORS[opt])
+            band(ax, ck, r["window"], f"{opt}, trajectory window", COLORS[opt], ls="--")
+        ax.axhline(data[name, "start"], color="k", ls=":", label="at x0")
+        ax.set(xscale="log", yscale="log", xlabel="t", ylabel="(delta, q) stationarity",
+               title=f"{name}, skew={SKEW}: delta={DELTA}, l_inf ball, l_1 norm")
+        ax.legend()
+    return save(fig, outdir, "stationarity")

@@ -1,19 +1,26 @@
-"""Every claim of THEORY 3-5, in its quick form: it holds, and it fails on its falsifying variant."""
+"""Every experiment's quick form end to end, through the store: its claims pass (each holds and
+fails on its falsifying variant) and its figures are written. ``-m slow`` runs the full forms."""
 import pytest
 
-from experiments import dimension, divergence, regret, stationarity
-
-MODULES = {"regret": regret, "dimension": dimension, "divergence": divergence, "stationarity": stationarity}
-
-
-@pytest.fixture(scope="module", params=list(MODULES))
-def claims(request):
-    return MODULES[request.param].claims(quick=True, jobs=2)
+import experiments
+from experiments.pipeline import run_experiment
 
 
-def test_every_claim_passes_and_its_variant_fails(claims):
+@pytest.mark.parametrize("name", experiments.names())
+def test_quick_form_end_to_end(name, tmp_path):
+    claims, paths = run_experiment(name, quick=True, jobs=2, out=tmp_path / "results",
+                                   figures_dir=tmp_path / "figures", progress=False)
     assert claims
     for c in claims:
         assert c.holds, f"{c.id}: {c.measured} not {c.allowed} ({c.measured.setup})"
         assert not c.variant_holds, f"{c.id}: variant {c.variant} also {c.allowed}: {c.variant_measured}"
-        assert c.status == "passed"
+    assert {p.suffix for p in paths} == {".png", ".pdf"} and all(p.stat().st_size > 1000 for p in paths)
+    assert (tmp_path / "results" / name / "manifest.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", experiments.names())
+def test_full_form(name, tmp_path):
+    claims, _ = run_experiment(name, quick=False, jobs=2, out=tmp_path / "results",
+                               figures_dir=tmp_path / "figures", progress=False)
+    assert all(c.status == "passed" for c in claims), [(c.id, c.status) for c in claims]

@@ -1,28 +1,92 @@
-"""The ``theory-bench`` command line."""
+"""The ``theory-bench`` command line.
+
+The engine never imports the catalogue or the experiments at module level: the commands that
+need them find them by name (``importlib``), as plugins, so the arrows stay
+``experiments -> problems -> theory_bench``.
+"""
 import argparse
 import importlib
 import json
 import sys
 
 EXAMPLES = """examples:
-  theory-bench list                  the optimizers and problems, one line each
-  theory-bench bench                 kernel throughput vs numpy and the memory roofline
-  theory-bench bench --quick         the same at d = 1e3 .. 1e6 only (a few seconds)
-  theory-bench bench --json out.json also write the measured numbers as JSON
+  theory-bench list                      experiments, problems and optimizers, one line each
+  theory-bench reproduce --quick         every experiment, figures and the claims table (~5 min)
+  theory-bench run divergence --quick    one experiment; results in results/, figures in figures/
+  theory-bench run regret --seeds 40 --jobs 2 --out /tmp/res
+  theory-bench check --quick --json      the claims as JSON; exit status 1 if one is not passed
+  theory-bench plot regret               the figures again from stored results, no rerun
+  theory-bench bench                     kernel throughput vs numpy and the memory roofline
 """
+
+
+def _module(name):
+    return importlib.import_module(name)
 
 
 def _cmd_list(args):
     from theory_bench import optimizers
-    print("optimizers (theory_bench.optimizers):")
-    for cls in optimizers.ALL:
-        print(f"  {cls.__name__:12s} {cls.summary}")
-    # The catalogue is found like a plugin, by name: the engine never imports it at module level.
-    catalogue = importlib.import_module("problems")
+    exps = _module("experiments")
+    print("experiments (theory-bench run NAME):")
+    for name in exps.names():
+        print(f"  {name:18s} {exps.get(name).TITLE}")
+    catalogue = _module("problems")
     print("problems (problems.make(name, **params)):")
     for name in catalogue.names():
         p = catalogue.make(name)
         print(f"  {name:18s} {p.describe().split(': ', 1)[1]}; {p.notes}")
+    print("optimizers (theory_bench.optimizers):")
+    for cls in optimizers.ALL:
+        print(f"  {cls.__name__:18s} {cls.summary}")
+    return 0
+
+
+def _run_kw(args):
+    return dict(quick=args.quick, seeds=args.seeds, jobs=args.jobs, out=args.out, figures_dir=args.figures,
+                progress=not args.no_progress)
+
+
+def _summary(claims, paths, args):
+    from theory_bench.claims import table
+    print(table(claims))
+    failed = [c.id for c in claims if c.status != "passed"]
+    print(f"\nclaims: {len(claims) - len(failed)} passed, {len(failed)} not passed"
+          + (f" ({', '.join(failed)})" if failed else ""))
+    print(f"results: {args.out}/   figures: {', '.join(str(p) for p in paths if str(p).endswith('.png'))}")
+    return 1 if failed else 0
+
+
+def _cmd_run(args):
+    pipeline = _module("experiments.pipeline")
+    claims, paths = pipeline.run_experiment(args.name, **_run_kw(args))
+    return _summary(claims, paths, args)
+
+
+def _cmd_reproduce(args):
+    pipeline = _module("experiments.pipeline")
+    claims, paths = pipeline.run_all(**_run_kw(args))
+    written = pipeline.publish(claims, args.figures, "README.md")
+    code = _summary(claims, paths, args)
+    print(f"claims table: {', '.join(map(str, written))}")
+    return code
+
+
+def _cmd_check(args):
+    pipeline = _module("experiments.pipeline")
+    kw = _run_kw(args)
+    kw["progress"] = kw["progress"] and not args.json
+    claims, _ = pipeline.run_all(draw=False, **kw)
+    if args.json:
+        print(pipeline.claims_json(claims))
+        return 0 if all(c.status == "passed" for c in claims) else 1
+    return _summary(claims, [], args)
+
+
+def _cmd_plot(args):
+    pipeline = _module("experiments.pipeline")
+    _, paths = pipeline.run_experiment(args.name, quick=args.quick, seeds=args.seeds, out=args.out,
+                                       figures_dir=args.figures, compute=False, progress=False)
+    print("\n".join(map(str, paths)))
     return 0
 
 
@@ -37,20 +101,46 @@ def _cmd_bench(args):
     return 0
 
 
+def _sub(sub, name, help_text, func):
+    p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def _run_options(p, name=True):
+    if name:
+        p.add_argument("name", help="an experiment: see `theory-bench list`")
+    p.add_argument("--quick", action="store_true", help="shorter horizons and fewer seeds (the whole set in ~5 min)")
+    p.add_argument("--seeds", type=int, metavar="N", help="override every experiment's number of seeds")
+    p.add_argument("--jobs", type=int, metavar="N", help="parallel processes (default: the number of cores)")
+    p.add_argument("--out", default="results", metavar="DIR", help="the results folder (default: results)")
+    p.add_argument("--figures", default="figures", metavar="DIR", help="where figures go (default: figures)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="theory-bench", description="Verify by experiment what the theory says about sign-based optimizers.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("list", help="list optimizers and problems", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(func=_cmd_list)
-    p = sub.add_parser("bench", help="kernel throughput vs numpy and the roofline, from one run",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _sub(sub, "list", "list experiments, problems and optimizers", _cmd_list)
+    _run_options(_sub(sub, "run", "run one experiment: results, figures and its claims", _cmd_run))
+    _run_options(_sub(sub, "reproduce", "run every experiment, then the claims table", _cmd_reproduce), name=False)
+    p = _sub(sub, "check", "evaluate every claim (runs what is not stored yet); exit 1 if one is not passed",
+             _cmd_check)
+    _run_options(p, name=False)
+    p.add_argument("--json", action="store_true", help="print the claims as JSON")
+    p = _sub(sub, "plot", "draw an experiment's figures again from stored results", _cmd_plot)
+    p.add_argument("name", help="an experiment")
+    p.add_argument("--quick", action="store_true", help="the stored results of the quick form")
+    p.add_argument("--seeds", type=int, metavar="N", help="the seeds override the results were run with")
+    p.add_argument("--out", default="results", metavar="DIR")
+    p.add_argument("--figures", default="figures", metavar="DIR")
+    p = _sub(sub, "bench", "kernel throughput vs numpy and the roofline, from one run", _cmd_bench)
     p.add_argument("--quick", action="store_true", help="stop at d = 1e6 (in cache; no roofline)")
     p.add_argument("--sizes", type=int, nargs="+", metavar="D", help="the dimensions to time (default 1e3 .. 1e7)")
     p.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
-    p.set_defaults(func=_cmd_bench)
     return parser
 
 
@@ -60,7 +150,14 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, LookupError, RuntimeError) as err:
+        from theory_bench.store import MissingResults, StoreError
+        if isinstance(err, (MissingResults, StoreError)) or type(err) is ValueError:
+            print(f"theory-bench: error: {err}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ held lock and hang. ``spawn`` is used where forkserver is not available.
 """
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import partial
 
 _PRELOAD = ["numpy", "numba", "scipy", "theory_bench"]
@@ -28,14 +28,29 @@ def _context(fn):
     return ctx
 
 
-def map_runs(fn, items, jobs=None):
-    """``[fn(item) for item in items]``, spread over ``jobs`` processes (``fn`` must be picklable:
-    a module-level function or a ``functools.partial`` of one). ``jobs=1`` runs in this process."""
+def iter_runs(fn, items, jobs=None):
+    """Yield ``(index, fn(items[index]))`` as each run finishes, spread over ``jobs`` processes
+    (``fn`` must be picklable: a module-level function or a ``functools.partial`` of one).
+    ``jobs=1`` runs in this process, in order. An exception in a run is raised here after the
+    runs already finished were yielded, so a caller that stores as it goes can resume."""
     items = list(items)
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if jobs == 1 or len(items) <= 1:
-        return [fn(item) for item in items]
+        for i, item in enumerate(items):
+            yield i, fn(item)
+        return
     with ProcessPoolExecutor(min(jobs, len(items)), mp_context=_context(fn)) as ex:
-        return list(ex.map(fn, items))
+        futures = {ex.submit(fn, item): i for i, item in enumerate(items)}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+
+
+def map_runs(fn, items, jobs=None):
+    """``[fn(item) for item in items]``, in input order, over ``jobs`` processes."""
+    items = list(items)
+    out = [None] * len(items)
+    for i, result in iter_runs(fn, items, jobs):
+        out[i] = result
+    return out

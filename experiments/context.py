@@ -1,0 +1,21 @@
+"""What an experiment runs with: quick or full, seeds, processes, the result store, progress."""
+from dataclasses import dataclass
+
+from experiments.runs import run_seeds, seeds_for
+
+
+@dataclass
+class Context:
+    quick: bool = False
+    jobs: int | None = None
+    store: object = None          # a theory_bench.store.ResultStore, or None (results in memory)
+    compute: bool = True          # False: only read the store (``theory-bench plot``)
+    seeds: int | None = None      # overrides every experiment's number of seeds
+    progress: object = None       # a tqdm bar, updated once per finished run
+
+    def n_seeds(self, default):
+        return self.seeds or default
+
+    def runs(self, s, n_seeds):
+        """Every seed's run of the configuration ``s``, through the store."""
+        return run_seeds(s, seeds_for(self.n_seeds(n_seeds)), self.jobs, self.store, self.compute, self.progress)

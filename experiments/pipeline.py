@@ -1,0 +1,110 @@
+"""Run experiments through the result store, draw their figures, collect and publish the claims.
+
+``run_experiment`` is what ``theory-bench run NAME`` does: every run not yet in the store is
+computed (in parallel processes) and stored as it finishes, then the claims are evaluated and the
+figures drawn from what the store holds, and ``manifest.json`` records the configuration,
+package versions, git commit, wall and compile times and the claims. ``plot`` draws again from
+the store without computing; ``reproduce`` runs every experiment, writes the claims table to
+``<figures>/claims.md`` and, in a checkout, into README.md between its claims markers.
+"""
+import json
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import experiments
+from experiments.context import Context
+from theory_bench.claims import table
+from theory_bench.store import ResultStore, atomic_write_text
+
+README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
+
+
+def versions():
+    out = {"python": platform.python_version()}
+    for pkg in ("theory-bench", "numpy", "numba", "scipy", "cvxpy", "clarabel", "pandas", "pyarrow", "matplotlib"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def git_commit(cwd="."):
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+    except Exception:
+        return None
+
+
+def _progress(name, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(desc=f"{name:12s}", unit=" runs", leave=True, dynamic_ncols=True)
+
+
+def run_experiment(name, *, quick=False, seeds=None, jobs=None, out="results", figures_dir="figures",
+                   compute=True, progress=True, draw=True):
+    """Run (or, with ``compute=False``, only read) one experiment; return ``(claims, figure paths)``."""
+    module = experiments.get(name)
+    store = ResultStore(out, name)
+    bar = _progress(name, progress and compute)
+    ctx = Context(quick=quick, jobs=jobs, store=store, compute=compute, seeds=seeds, progress=bar)
+    t0 = time.perf_counter()
+    try:
+        data = module.run(ctx)
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - t0
+    claims = module.claims(data, ctx)
+    paths = module.figures(data, ctx, figures_dir) if draw else []
+    if compute:
+        store.write_manifest({
+            "experiment": name, "title": module.TITLE, "quick": quick, "seeds_override": seeds, "jobs": jobs,
+            "versions": versions(), "git_commit": git_commit(), "wall_s": wall,
+            "compile_s_total": _total(data, "compile_s"), "run_wall_s_total": _total(data, "wall_s"),
+            "claims": [c.to_dict() for c in claims], "figures": [str(p) for p in paths],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return claims, paths
+
+
+def _total(data, metric):
+    total = 0.0
+    for v in data.values():
+        if isinstance(v, dict) and metric in v:
+            total += float(v[metric].sum())
+    return total
+
+
+def run_all(names=None, **kw):
+    claims, paths = [], []
+    for name in names or experiments.names():
+        c, p = run_experiment(name, **kw)
+        claims += c
+        paths += p
+    return claims, paths
+
+
+def publish(claims, figures_dir="figures", readme="README.md"):
+    """Write the claims table to ``<figures>/claims.md`` and into README.md between the markers."""
+    text = table(claims)
+    Path(figures_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(figures_dir) / "claims.md", text + "\n")
+    path = Path(readme)
+    if path.exists():
+        src = path.read_text()
+        if README_BEGIN in src and README_END in src:
+            head, rest = src.split(README_BEGIN, 1)
+            _, tail = rest.split(README_END, 1)
+            atomic_write_text(path, f"{head}{README_BEGIN}\n{text}\n{README_END}{tail}")
+            return [Path(figures_dir) / "claims.md", path]
+    return [Path(figures_dir) / "claims.md"]
+
+
+def claims_json(claims):
+    return json.dumps([c.to_dict() for c in claims], indent=1)
