@@ -96,7 +96,8 @@ def table(claims):
     """The claims as a Markdown table: measured beside allowed, and the falsifying variant."""
     rows = ["| claim | statement | quantity | allowed | measured | falsifying variant | variant measured | status |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    cell = lambda v: str(v).replace("|", "\\|")          # a literal | inside a cell, e.g. E|S_T|
     for c in claims:
-        rows.append(f"| {c.id} | {c.statement} | {c.quantity} | {c.allowed} | {fmt(c.measured)} | "
-                    f"{c.variant} | {fmt(c.variant_measured)} | {c.status} |")
+        cells = (c.id, c.statement, c.quantity, c.allowed, fmt(c.measured), c.variant, fmt(c.variant_measured), c.status)
+        rows.append("| " + " | ".join(cell(v) for v in cells) + " |")
     return "\n".join(rows)
