@@ -177,14 +177,14 @@ def online_problem(name, grad, full_grad, loss, data_args, lo, hi, L, m, hindsig
 
 def run_online(problem, optimizer, T, *, seed=0, x0=None, checkpoints=None):
     """Run ``optimizer`` against the adversary; the trace's ``extra`` holds the regret."""
-    import theory_bench as tb
     from theory_bench.checkpoints import check_checkpoints
+    from theory_bench.protocol import minimize_any
     ck = check_checkpoints(checkpoints, T)
     tape = new_tape(ck, problem.extra["m"])
     args = problem.args[:-TAPE_ARGS] + tape
     x0 = problem.x0 if x0 is None else x0
-    tr = tb.minimize(problem.oracle, x0, optimizer, T, args=args, seed=seed, box=problem.box,
-                     loss=problem.loss_fn, checkpoints=ck)
+    tr = minimize_any(optimizer, problem.oracle, x0, T, args=args, seed=seed, box=problem.box,
+                      loss=problem.loss_fn, checkpoints=ck)
     snaps = tape[3]
     cum = snaps[:, 0].copy()
     best = np.array([problem.extra["hindsight"](s) for s in snaps[:, 1:]])

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import theory_bench as tb
 
 
 @dataclass(eq=False)
@@ -60,7 +59,8 @@ class Problem:
         return cached_optimum(self)
 
     def minimize(self, optimizer, T, *, seed=0, x0=None, checkpoints=None):
-        """``theory_bench.minimize`` on this problem: its oracle, data, box and loss.
+        """``theory_bench.minimize`` on this problem: its oracle, data, box and loss. ``optimizer``
+        is one of ours or a user's own (``theory_bench.protocol``).
 
         For an online adversary the trace's ``extra`` also holds ``cum_loss``, ``hindsight`` and
         ``regret`` at the checkpoints (``problems.online``).
@@ -68,9 +68,10 @@ class Problem:
         if self.online:
             from problems.online import run_online
             return run_online(self, optimizer, T, seed=seed, x0=x0, checkpoints=checkpoints)
+        from theory_bench.protocol import minimize_any
         x0 = self.x0 if x0 is None else x0
-        return tb.minimize(self.oracle, x0, optimizer, T, args=self.args, seed=seed, box=self.box,
-                           loss=self.loss_fn, checkpoints=checkpoints)
+        return minimize_any(optimizer, self.oracle, x0, T, args=self.args, seed=seed, box=self.box,
+                            loss=self.loss_fn, checkpoints=checkpoints)
 
     def describe(self):
         kind = ("convex" if self.convex else "non-convex") + (", smooth" if self.smooth else ", non-smooth")

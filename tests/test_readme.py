@@ -26,3 +26,13 @@ def test_problems_example_runs(tmp_path):
                          cwd=ROOT).stdout.split()
     gap, regret = map(float, out)
     assert 0 <= gap < 0.2 and regret > 1000          # SignSGD on the skewed adversary: linear regret
+
+
+def test_testing_api_example_passes_under_pytest(tmp_path):
+    code = next(c for c in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+                if "MyStoSign" in c)
+    (tmp_path / "test_my_optimizer.py").write_text(code)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--theory-bench-update",
+                          "test_my_optimizer.py"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert (tmp_path / "test_my_optimizer.py.theory-bench.json").exists()

@@ -29,35 +29,17 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     The randomness scheme is described in ``theory_bench.seeding``.
     """
     if not isinstance(optimizer, Optimizer):
-        raise ValueError(f"optimizer must be an instance from theory_bench.optimizers, got {optimizer!r}")
-    if not callable(grad):
-        raise ValueError(f"grad must be callable as grad(x, rng, *args), got {grad!r}")
-    if not isinstance(args, tuple):
-        raise ValueError(f"args must be a tuple of extra arguments, got {type(args).__name__}; "
-                         "write args=(A, y) (or args=(A,) for one)")
-    x0 = _vector("x0", x0)
-    d = x0.shape[0]
-    T = _horizon(T)
-    lo, hi, boxed = _box(box, d)
-    _inside("x0", x0, lo, hi)
-    ckpts = check_checkpoints(checkpoints, T)
-    rng, key = streams(seed)
-    _probe(grad, x0, copy.deepcopy(rng), copy.deepcopy(args))
+        raise ValueError(f"optimizer must be an instance from theory_bench.optimizers, got {optimizer!r}; "
+                         "for your own optimizer use theory_bench.protocol.minimize_any")
+    x0, T, lo, hi, boxed, ckpts, rng, key = prepare(grad, x0, T, args, seed, box, checkpoints)
     kind, table = schedules.resolve(optimizer.schedule, T)
     S, h = optimizer.init_state(x0), optimizer.hyper
 
     loop, path = loop_for(grad, optimizer.kernel)
     win = _window(window)
     call = (x0, S, h, key, rng, args, T, kind, optimizer.lr, table, lo, hi, boxed, ckpts, win)
-    compile_s = 0.0
-    if path != "python":
-        t0 = time.perf_counter()
-        loop.compile(tuple(_typeof(a) for a in call))
-        compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    status, t_bad, i_bad, (x, x_avg, xs, xs_avg, sums, win_vals) = loop(*call)
-    wall_s = time.perf_counter() - t0
-    _raise_on(status, t_bad, i_bad, d, x, optimizer)
+    (status, t_bad, i_bad, (x, x_avg, xs, xs_avg, sums, win_vals)), compile_s, wall_s = timed_call(loop, path, call)
+    raise_on(status, t_bad, i_bad, x0.shape[0], x, repr(optimizer))
 
     trace = Trace(
         x=x, x_avg=x_avg, t=ckpts, xs=xs, xs_avg=xs_avg,
@@ -66,9 +48,42 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
         optimizer=optimizer.config(), seed=seed, T=T, path=path, wall_s=wall_s, compile_s=compile_s,
         window=win_vals if window is not None else None,
     )
+    return losses_at(loss, trace, args)
+
+
+def prepare(grad, x0, T, args, seed, box, checkpoints):
+    """Validate what every run loop takes; probe the oracle once (on copies) at ``x0``."""
+    if not callable(grad):
+        raise ValueError(f"grad must be callable as grad(x, rng, *args), got {grad!r}")
+    if not isinstance(args, tuple):
+        raise ValueError(f"args must be a tuple of extra arguments, got {type(args).__name__}; "
+                         "write args=(A, y) (or args=(A,) for one)")
+    x0 = _vector("x0", x0)
+    T = _horizon(T)
+    lo, hi, boxed = _box(box, x0.shape[0])
+    _inside("x0", x0, lo, hi)
+    ckpts = check_checkpoints(checkpoints, T)
+    rng, key = streams(seed)
+    _probe(grad, x0, copy.deepcopy(rng), copy.deepcopy(args))
+    return x0, T, lo, hi, boxed, ckpts, rng, key
+
+
+def timed_call(loop, path, call):
+    """``(result, compile_s, wall_s)``: compile (or load from cache) first, then run."""
+    compile_s = 0.0
+    if path != "python":
+        t0 = time.perf_counter()
+        loop.compile(tuple(_typeof(a) for a in call))
+        compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = loop(*call)
+    return out, compile_s, time.perf_counter() - t0
+
+
+def losses_at(loss, trace, args):
     if loss is not None:
-        trace.losses = _losses(loss, xs, args)
-        trace.losses_avg = _losses(loss, xs_avg, args)
+        trace.losses = _losses(loss, trace.xs, args)
+        trace.losses_avg = _losses(loss, trace.xs_avg, args)
     return trace
 
 
@@ -155,15 +170,17 @@ def _probe(grad, x0, rng, args):
         raise ValueError(f"grad must return shape {x0.shape} (the shape of x0), got {g.shape}")
 
 
-def _raise_on(status, t, i, d, x, optimizer):
+def raise_on(status, t, i, d, x, who):
     if status == run_loop.BAD_SHAPE:
         raise ValueError(f"grad returned shape ({i},) at step t={t}, expected ({d},) like x0")
     if status == run_loop.NONFINITE_GRAD:
         raise FloatingPointError(f"grad returned a non-finite value at step t={t}, coordinate {i}; "
                                  "check the oracle there (overflow, 0/0, log of 0)")
     if status == run_loop.NONFINITE_ITERATE:
-        raise FloatingPointError(f"{optimizer!r} produced a non-finite iterate at step t={t}, "
+        raise FloatingPointError(f"{who} produced a non-finite iterate at step t={t}, "
                                  f"coordinate {i} (x[{i}]={x[i]}); lower lr or add a box")
+    if status == run_loop.BAD_STEP_SHAPE:
+        raise ValueError(f"{who} returned shape ({i},) at step t={t}, expected ({d},) like x0")
 
 
 def _losses(loss, points, args):

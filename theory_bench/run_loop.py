@@ -21,7 +21,7 @@ from theory_bench.schedules import CONSTANT, INV_SQRT
 from theory_bench.stationarity import window_step, window_value
 
 # Status codes returned by run_horizon; theory_bench.minimize turns them into exceptions.
-OK, BAD_SHAPE, NONFINITE_GRAD, NONFINITE_ITERATE = 0, 1, 2, 3
+OK, BAD_SHAPE, NONFINITE_GRAD, NONFINITE_ITERATE, BAD_STEP_SHAPE = 0, 1, 2, 3, 4
 
 GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.loop_cache
 
@@ -99,3 +99,37 @@ def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, che
             record(c, x, x_avg, S, xs, xs_avg, state_sums)
             c += 1
     return OK, T, -1, out
+
+
+def run_user_horizon(x0, state, rng, args, T, lo, hi, boxed, checkpoints):
+    """The same loop for a user's optimizer: ``STEP(x, g, state, t, rng) -> x`` (``theory_bench.protocol``)."""
+    d = x0.shape[0]
+    n_ck = checkpoints.shape[0]
+    x = x0.copy()
+    x_avg = np.zeros(d)
+    xs = np.zeros((n_ck, d))
+    xs_avg = np.zeros((n_ck, d))
+    no_state = np.zeros((0, d))
+    state_sums = np.zeros((n_ck, 0))
+    c = 0
+    for t in range(1, T + 1):
+        update_average(x_avg, x, t)
+        g = GRAD(x, rng, *args)
+        if g.shape[0] != d:
+            return BAD_SHAPE, t, g.shape[0], (x, x_avg, xs, xs_avg)
+        bad = first_nonfinite(g)
+        if bad >= 0:
+            return NONFINITE_GRAD, t, bad, (x, x_avg, xs, xs_avg)
+        x_new = STEP(x, g, state, t, rng)
+        if x_new.shape[0] != d:
+            return BAD_STEP_SHAPE, t, x_new.shape[0], (x, x_avg, xs, xs_avg)
+        x = x_new.copy()
+        if boxed:
+            clip(x, lo, hi)
+        bad = first_nonfinite(x)
+        if bad >= 0:
+            return NONFINITE_ITERATE, t, bad, (x, x_avg, xs, xs_avg)
+        if c < n_ck and checkpoints[c] == t:
+            record(c, x, x_avg, no_state, xs, xs_avg, state_sums)
+            c += 1
+    return OK, T, -1, (x, x_avg, xs, xs_avg)

@@ -1,0 +1,93 @@
+"""theory_bench.testing: the checks pass on correct optimizers and fail, legibly, on broken ones."""
+import numpy as np
+import pytest
+
+import problems
+from tests import user_optimizers as U
+from theory_bench.optimizers import StoSignSGD
+from theory_bench.testing import assert_converges, assert_regret_rate, assert_unbiased
+
+GRID = [1000, 3000, 10_000, 30_000]
+
+
+def test_correct_stosign_converges_on_counterexample_1():
+    r = assert_converges(StoSignSGD(0.3), "counterexample_2d", 10_000, tol=0.01)
+    assert max(r.values) < 0.01 and len(r.values) == 5
+
+
+def test_gaussian_noise_still_converges_on_counterexample_1():
+    """Gaussian noise biases the step (E = erf(g / (sqrt(2) G))) but, the bias being odd in g, it
+    still moves x1 + x2 there; its failure shows on the skewed adversary (below)."""
+    assert_converges(U.GaussianStoSignSGD(0.3), "counterexample_2d", 10_000, tol=0.01, seeds=2)
+
+
+@pytest.mark.parametrize("broken", [U.SignSGDPassedOff(0.3)], ids=lambda o: o.name)
+def test_broken_optimizer_fails_assert_converges_with_a_readable_message(broken):
+    with pytest.raises(AssertionError) as err:
+        assert_converges(broken, "counterexample_2d", 10_000, tol=0.01)
+    msg = str(err.value)
+    assert f"{broken.name} does not converge on counterexample_2d" in msg
+    assert "gaps per seed (5 children of SeedSequence(20260423))" in msg and "tol=0.01" in msg
+    assert "draw the curve" in msg
+
+
+def test_correct_stosign_has_the_sqrt_rate_on_the_skewed_adversary():
+    r = assert_regret_rate(StoSignSGD(2 ** 0.5), problems.make("skewed_linear", d=10), GRID)
+    assert 0.4 <= r.extra["interval"][0] <= r.extra["interval"][1] <= 0.6
+
+
+@pytest.mark.parametrize("broken", [U.SignSGDPassedOff(2 ** 0.5), U.GaussianStoSignSGD(2 ** 0.5)], ids=lambda o: o.name)
+def test_broken_optimizer_fails_assert_regret_rate(broken):
+    with pytest.raises(AssertionError, match=r"grows with slope (0\.[6-9]|1\.)\d* \(95% interval .* not inside \[0.4, 0.6\]"):
+        assert_regret_rate(broken, problems.make("skewed_linear", d=10), GRID, seeds=10)
+
+
+def test_user_python_class_passes_the_same_checks():
+    assert_converges(U.PyStoSignSGD(0.3), "counterexample_2d", 5000, tol=0.02, seeds=3)
+    assert_regret_rate(U.PyStoSignSGD(2 ** 0.5), problems.make("skewed_linear", d=4), GRID, seeds=10)
+
+
+def test_user_numba_functions_run_compiled_and_converge():
+    p = problems.make("counterexample_2d")
+    tr = p.minimize(U.JitStoSignSGD(), 5000)
+    assert tr.path == "jit-cached"
+    assert_converges(U.JitStoSignSGD(), p, 20_000, tol=0.01)
+
+
+def test_hinge_d100_default_tolerance_is_the_theory_bound():
+    p = problems.make("hinge", n=1000, d=100)
+    r = assert_converges(StoSignSGD(p.lr), p, 10_000)
+    assert r.threshold == pytest.approx(r.theory) and max(r.values) < r.threshold
+
+
+@pytest.mark.parametrize("opt,exc,match", [
+    (U.NoStep(), ValueError, r"follow the protocol init\(x0\) -> state and step\(x, g, state, t, rng\) -> x; "
+                             r"NoStep has no callable step"),
+    (U.WrongShape(0.1), ValueError, r"WrongShape.step|PyStoSignSGD.step must return a float64 ndarray of shape \(2,\)"),
+    (U.ReturnsList(0.1), ValueError, r"\.step must return a float64 ndarray of shape \(2,\) \(the next iterate\), got list"),
+    (U.MakesNaN(0.1), FloatingPointError, r"PyStoSignSGD.step produced a non-finite iterate at step t=3, coordinate 0"),
+])
+def test_protocol_violations_name_the_method(opt, exc, match):
+    with pytest.raises(exc, match=match):
+        problems.make("counterexample_2d").minimize(opt, 10)
+
+
+def test_assert_unbiased_on_user_sign_operators():
+    assert_unbiased(lambda g, G, rng: np.sign(g + G * rng.uniform(-1, 1, g.shape)))
+    with pytest.raises(AssertionError, match=r"the sign operator is biased: E\[s\] != g/G"):
+        assert_unbiased(lambda g, G, rng: np.sign(g + G * rng.normal(size=g.shape)))
+    with pytest.raises(AssertionError, match=r"the sign operator is biased"):
+        assert_unbiased(lambda g, G, rng: np.sign(g))
+    with pytest.raises(ValueError, match=r"must return an array shaped like g"):
+        assert_unbiased(lambda g, G, rng: np.zeros(3), n=10)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="on must be 'x_avg'"):
+        assert_converges(StoSignSGD(0.1), "counterexample_2d", 10, on="last")
+    with pytest.raises(ValueError, match="there is no default tolerance; pass tol="):
+        assert_converges(StoSignSGD(0.1), "counterexample_2d", 10)
+    with pytest.raises(ValueError, match="'hinge' is not an online adversary"):
+        assert_regret_rate(StoSignSGD(0.1), "hinge", GRID)
+    with pytest.raises(ValueError, match="T_grid needs at least 3 distinct horizons"):
+        assert_regret_rate(StoSignSGD(0.1), "skewed_linear", [10, 100])

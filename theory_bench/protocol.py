@@ -1,0 +1,91 @@
+"""The optimizer protocol: one of ours, or a user's own, run by the same loop.
+
+A user's optimizer is any object with two methods:
+
+    init(x0) -> state                    anything the step needs (arrays, a tuple of arrays)
+    step(x, g, state, t, rng) -> x       the next iterate, shape of x0; may update state in place
+
+``t`` counts from 1 and ``rng`` is the run's numpy Generator (the oracle's stream). Plain Python
+methods run the loop of ``run_loop.run_user_horizon`` in Python (slow path, same numbers); when
+``init`` and ``step`` are numba-jitted functions (``@njit`` functions set as attributes or
+staticmethods of a class) the whole horizon is one compiled call (fast path). The box
+projection, the averaging and the checks are the loop's, as for our optimizers.
+"""
+import copy
+
+import numpy as np
+
+from theory_bench import run_loop
+from theory_bench.loop_cache import is_jitted, loop_for
+from theory_bench.minimize import losses_at, minimize, prepare, raise_on, timed_call
+from theory_bench.optimizers.base import Optimizer
+from theory_bench.trace import Trace
+
+
+def optimizer_name(optimizer):
+    if isinstance(optimizer, Optimizer):
+        return optimizer.name
+    return getattr(optimizer, "name", type(optimizer).__name__)
+
+
+def check_protocol(optimizer):
+    """Ours, or an object with callable ``init`` and ``step``; else a ValueError saying what is missing."""
+    if isinstance(optimizer, Optimizer):
+        return
+    missing = [m for m in ("init", "step") if not callable(getattr(optimizer, m, None))]
+    if missing:
+        raise ValueError(
+            f"optimizer must be an instance from theory_bench.optimizers or follow the protocol "
+            f"init(x0) -> state and step(x, g, state, t, rng) -> x; {type(optimizer).__name__} has no "
+            f"callable {' or '.join(missing)}")
+
+
+def minimize_any(optimizer, grad, x0, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None):
+    """``theory_bench.minimize`` for our optimizers, the protocol loop for a user's own."""
+    check_protocol(optimizer)
+    if isinstance(optimizer, Optimizer):
+        return minimize(grad, x0, optimizer, T, args=args, seed=seed, box=box, loss=loss, checkpoints=checkpoints)
+    name = optimizer_name(optimizer)
+    x0, T, lo, hi, boxed, ckpts, rng, _ = prepare(grad, x0, T, args, seed, box, checkpoints)
+    state = optimizer.init(x0.copy())
+    _probe_step(optimizer, name, grad, x0, state, rng, args)
+    step = optimizer.step
+    if not (is_jitted(step) and is_jitted(grad)):
+        step = _checked_step(name, step)
+    loop, path = loop_for(grad, step, run_loop.run_user_horizon)
+    call = (x0, state, rng, args, T, lo, hi, boxed, ckpts)
+    (status, t_bad, i_bad, (x, x_avg, xs, xs_avg)), compile_s, wall_s = timed_call(loop, path, call)
+    raise_on(status, t_bad, i_bad, x0.shape[0], x, f"{name}.step")
+    trace = Trace(x=x, x_avg=x_avg, t=ckpts, xs=xs, xs_avg=xs_avg, state={}, state_sums={},
+                  optimizer={"optimizer": name}, seed=seed, T=T, path=path, wall_s=wall_s, compile_s=compile_s)
+    return losses_at(loss, trace, args)
+
+
+def _describe(v):
+    if isinstance(v, np.ndarray):
+        return f"an ndarray of shape {v.shape} and dtype {v.dtype}"
+    return f"{type(v).__name__} {v!r}"[:120]
+
+
+def _probe_step(optimizer, name, grad, x0, state, rng, args):
+    """One step on copies, to say at once what is wrong with what ``step`` returns."""
+    r = copy.deepcopy(rng)
+    g = grad(x0.copy(), r, *copy.deepcopy(args))
+    out = optimizer.step(x0.copy(), g, copy.deepcopy(state), 1, r)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != x0.shape:
+        raise ValueError(f"{name}.step must return a float64 ndarray of shape {x0.shape} (the next iterate), "
+                         f"got {_describe(out)}")
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise FloatingPointError(f"{name}.step returned a non-finite iterate at step t=1: "
+                                 f"x[{bad[0]}]={float(out[bad[0]])}")
+
+
+def _checked_step(name, step):
+    def checked(x, g, state, t, rng):
+        out = step(x, g, state, t, rng)
+        if not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.ndim != 1:
+            raise ValueError(f"{name}.step must return a float64 ndarray of shape ({x.shape[0]},), "
+                             f"got {_describe(out)} at step t={t}")
+        return out
+    return checked
