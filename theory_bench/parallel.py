@@ -5,12 +5,15 @@ and the module of the function to run, and forks a worker per pool. Forking the 
 is unsafe once it has used a solver with threads (Clarabel's, BLAS's): a child can inherit a
 held lock and hang. ``spawn`` is used where forkserver is not available.
 """
+import atexit
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 _PRELOAD = ["numpy", "numba", "scipy", "theory_bench"]
+_POOLS = {}          # jobs -> a live executor: its workers stay warm (imports, loaded kernels)
 
 
 def default_jobs():
@@ -41,10 +44,33 @@ def iter_runs(fn, items, jobs=None):
         for i, item in enumerate(items):
             yield i, fn(item)
         return
-    with ProcessPoolExecutor(min(jobs, len(items)), mp_context=_context(fn)) as ex:
-        futures = {ex.submit(fn, item): i for i, item in enumerate(items)}
+    ex = _pool(jobs, fn)
+    futures = {ex.submit(fn, item): i for i, item in enumerate(items)}
+    try:
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+    except BaseException as err:
+        for f in futures:
+            f.cancel()
+        if isinstance(err, (BrokenProcessPool, KeyboardInterrupt)):
+            shutdown()
+        raise
+
+
+def _pool(jobs, fn):
+    """One executor per ``jobs``, reused by every sweep of this process: starting workers and
+    loading the compiled kernels in them costs about a second, more than many runs."""
+    if jobs not in _POOLS:
+        _POOLS[jobs] = ProcessPoolExecutor(jobs, mp_context=_context(fn))
+    return _POOLS[jobs]
+
+
+@atexit.register
+def shutdown():
+    """Stop the workers (at exit, or after a run failed hard)."""
+    while _POOLS:
+        _, ex = _POOLS.popitem()
+        ex.shutdown(wait=False, cancel_futures=True)
 
 
 def map_runs(fn, items, jobs=None):
