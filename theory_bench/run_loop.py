@@ -65,14 +65,28 @@ def record(c, x, x_avg, S, xs, xs_avg, state_sums):
         state_sums[c, r] = S[r].sum()
 
 
+@njit(cache=True)
+def buffers(x0, n_ck, n_rows):
+    """The iterate, its running average, and what the checkpoints record."""
+    d = x0.shape[0]
+    return x0.copy(), np.zeros(d), np.zeros((n_ck, d)), np.zeros((n_ck, d)), np.zeros((n_ck, n_rows))
+
+
+@njit(cache=True)
+def grad_status(g, d):
+    """``(OK, -1)``, or ``(BAD_SHAPE, size)`` / ``(NONFINITE_GRAD, index)`` for a bad oracle output."""
+    if g.shape[0] != d:
+        return BAD_SHAPE, g.shape[0]
+    bad = first_nonfinite(g)
+    if bad >= 0:
+        return NONFINITE_GRAD, bad
+    return OK, -1
+
+
 def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, checkpoints, win):
     d = x0.shape[0]
     n_ck = checkpoints.shape[0]
-    x = x0.copy()
-    x_avg = np.zeros(d)
-    xs = np.zeros((n_ck, d))
-    xs_avg = np.zeros((n_ck, d))
-    state_sums = np.zeros((n_ck, S.shape[0]))
+    x, x_avg, xs, xs_avg, state_sums = buffers(x0, n_ck, S.shape[0])
     window_on = win[0] > 0.0
     anchor, gsum, win_vals = np.zeros(d), np.zeros(d), np.zeros(n_ck)
     out = (x, x_avg, xs, xs_avg, state_sums, win_vals)
@@ -80,11 +94,9 @@ def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, che
     for t in range(1, T + 1):
         update_average(x_avg, x, t)
         g = GRAD(x, rng, *args)
-        if g.shape[0] != d:
-            return BAD_SHAPE, t, g.shape[0], out
-        bad = first_nonfinite(g)
-        if bad >= 0:
-            return NONFINITE_GRAD, t, bad, out
+        status, i = grad_status(g, d)
+        if status != OK:
+            return status, t, i, out
         if window_on:
             window_step(win, anchor, gsum, x, g)
         if c < n_ck and checkpoints[c] == t and window_on:
@@ -104,22 +116,16 @@ def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, che
 def run_user_horizon(x0, state, rng, args, T, lo, hi, boxed, checkpoints):
     """The same loop for a user's optimizer: ``STEP(x, g, state, t, rng) -> x`` (``theory_bench.protocol``)."""
     d = x0.shape[0]
-    n_ck = checkpoints.shape[0]
-    x = x0.copy()
-    x_avg = np.zeros(d)
-    xs = np.zeros((n_ck, d))
-    xs_avg = np.zeros((n_ck, d))
+    x, x_avg, xs, xs_avg, state_sums = buffers(x0, checkpoints.shape[0], 0)
     no_state = np.zeros((0, d))
-    state_sums = np.zeros((n_ck, 0))
+    n_ck = checkpoints.shape[0]
     c = 0
     for t in range(1, T + 1):
         update_average(x_avg, x, t)
         g = GRAD(x, rng, *args)
-        if g.shape[0] != d:
-            return BAD_SHAPE, t, g.shape[0], (x, x_avg, xs, xs_avg)
-        bad = first_nonfinite(g)
-        if bad >= 0:
-            return NONFINITE_GRAD, t, bad, (x, x_avg, xs, xs_avg)
+        status, i = grad_status(g, d)
+        if status != OK:
+            return status, t, i, (x, x_avg, xs, xs_avg)
         x_new = STEP(x, g, state, t, rng)
         if x_new.shape[0] != d:
             return BAD_STEP_SHAPE, t, x_new.shape[0], (x, x_avg, xs, xs_avg)
