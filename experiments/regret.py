@@ -20,7 +20,6 @@ import math
 import numpy as np
 
 import problems
-from experiments.context import Context
 from experiments.runs import spec
 from theory_bench.bootstrap import bootstrap_interval
 from theory_bench.bounds import linear_regret_lower, stosign_regret_upper

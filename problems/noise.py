@@ -5,7 +5,6 @@
 ``E[zeta] = 0`` while ``P(zeta < 0) = 3/4``: a stochastic gradient ``g + zeta`` stays unbiased,
 but ``E[sign(g + zeta)]`` points the wrong way wherever ``|g| < 1.25 s``.
 """
-import numpy as np
 from numba import njit
 
 Q, A = 0.25, 4.0

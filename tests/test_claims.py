@@ -2,7 +2,6 @@
 import json
 import math
 
-import pytest
 
 from theory_bench.claims import Claim, Covers, Measurement, Range, table
 

@@ -1,5 +1,4 @@
 """Optima: cvxpy (Clarabel) against HiGHS and scikit-learn, closed forms, caching, solver failures."""
-import warnings
 
 import numpy as np
 import pytest
