@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-NORMS = (1.0, 2.0, np.inf)
 
 
 @dataclass
