@@ -19,7 +19,6 @@ import numpy as np
 from numba import njit
 
 
-
 @dataclass
 class Stationarity:
     """A measured ``(delta, q)`` stationarity and what it was computed from."""
