@@ -4,7 +4,7 @@ import pytest
 
 from theory_bench import optimizers as O
 from theory_bench.counter_rng import uniforms
-from theory_bench.numpy_reference import reference_for, uses_noise
+from theory_bench.numpy_reference import noise_draws, reference_for
 
 CASES = [
     O.SGD(0.1), O.SGD(0.1, momentum=0.8), O.SignSGD(0.1), O.Signum(0.1, beta=0.7), O.EFSignSGD(0.1),
@@ -12,6 +12,16 @@ CASES = [
     O.AdaGrad(0.1), O.Adam(0.01, weight_decay=0.1), O.AdamW(0.01, weight_decay=0.1),
     O.Lion(0.05, weight_decay=0.1),
 ]
+# The sign conversion (THEORY 2.2): every base with the defaults, every envelope, noise and
+# scaling on bases that read x and keep state (heavy ball, Adam with coupled decay, AdamW).
+_HB, _ADAM, _ADAMW = O.SGD(0.1, momentum=0.8), O.Adam(0.01, weight_decay=0.1), O.AdamW(0.01, weight_decay=0.1)
+CASES += [O.sign_convert(b) for b in (O.SGD(0.1), _HB, O.AdaGrad(0.1), _ADAM, _ADAMW)]
+CASES += [O.sign_convert(b, envelope=e, **({"C": 2.0} if e == "constant" else {}))
+          for e in ("decayed_max", "constant", "current", "norm_inf", "norm_2") for b in (_HB, _ADAM)]
+CASES += [O.sign_convert(_HB, envelope="decayed_max", beta=0.9, noise="gaussian"),
+          O.sign_convert(_ADAMW, noise="gaussian"), O.sign_convert(_ADAMW, noise="none"),
+          O.sign_convert(_HB, scaled=True), O.sign_convert(_ADAM, envelope="norm_2", scaled=True, noise="gaussian"),
+          O.sign_convert(O.AdaGrad(0.1), envelope="constant", C=0.5, scaled=True)]
 
 
 @pytest.mark.parametrize("opt", CASES, ids=repr)
@@ -26,7 +36,7 @@ def test_kernel_matches_numpy_reference(opt):
         g = rng.standard_cauchy(size=d)           # heavy tails: envelopes keep growing
         g[rng.random(d) < 0.1] = 0.0              # and exact zeros, where sign(0) = 0 matters
         lr = 0.3 / np.sqrt(t)
-        u = uniforms(key, t, d) if uses_noise(opt) else None
+        u = uniforms(key, t, noise_draws(opt, d)) if noise_draws(opt, d) else None
         opt.kernel(x, g, S, opt.hyper, lr, t, key)
         xr, Sr = ref(xr, g, Sr, opt.hyper, lr, t, u)
         np.testing.assert_allclose(x, xr, rtol=1e-12, atol=1e-12, err_msg=f"x at step {t}")

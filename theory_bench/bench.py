@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from theory_bench import minimize, optimizers as O
-from theory_bench.numpy_reference import reference_for, uses_noise
+from theory_bench.numpy_reference import noise_draws, reference_for
 
 # Bytes each kernel must move per coordinate: 8 per array read + 8 per array written.
 TRAFFIC = {
@@ -24,10 +24,28 @@ TRAFFIC = {
 }
 
 
+def traffic(opt):
+    """Bytes per coordinate: ``TRAFFIC``, or for a sign conversion g read, x and every state row
+    read and written (the envelope row too), plus one more write and read of that row for the
+    two-pass scalar envelopes."""
+    name = opt.kernel.py_func.__name__
+    if name in TRAFFIC:
+        return TRAFFIC[name]
+    return 8 + 16 * (1 + len(opt.state_names)) + (16 if name == "vector_step" else 0)
+
+
 def bench_optimizers():
     return [O.SGD(0.1), O.SignSGD(0.1), O.Signum(0.1), O.EFSignSGD(0.1), O.StoSignSGD(0.1),
             O.StoSignSGD.practical(0.1, weight_decay=0.01), O.AdaGrad(0.1), O.Adam(0.1),
-            O.AdamW(0.1), O.Lion(0.1)]
+            O.AdamW(0.1), O.Lion(0.1), *converted_optimizers()]
+
+
+def converted_optimizers():
+    """``sign_convert`` of every base (defaults: running max, uniform noise) and two other envelopes."""
+    hb = O.SGD(0.1, momentum=0.9)
+    return [O.sign_convert(O.SGD(0.1)), O.sign_convert(hb), O.sign_convert(O.AdaGrad(0.1)),
+            O.sign_convert(O.Adam(0.1)), O.sign_convert(O.AdamW(0.1)),
+            O.sign_convert(O.SGD(0.1), envelope="norm_2"), O.sign_convert(O.SGD(0.1), noise="gaussian")]
 
 
 @njit(cache=True)
@@ -79,19 +97,35 @@ def kernel_rows(sizes, bandwidth, seed=0):
         x, g = rng.normal(size=d), rng.normal(size=d)
         for opt in bench_optimizers():
             S, h = opt.init_state(x) + 1.0, opt.hyper
-            ref, noisy = reference_for(opt), uses_noise(opt)
+            ref, draws = reference_for(opt), noise_draws(opt, d)
             kern = opt.kernel
             key = np.uint64(1)
             t_k = best_time(lambda: kern(x, g, S, h, 1e-9, 3, key))
-            t_np = best_time(lambda: ref(x, g, S, h, 1e-9, 3, rng.random(d) if noisy else None))
-            traffic = TRAFFIC[kern.py_func.__name__]
+            t_np = best_time(lambda: ref(x, g, S, h, 1e-9, 3, rng.random(draws) if draws else None))
             rows.append(dict(kernel=repr_name(opt), d=d, numba_mcps=d / t_k / 1e6,
                              numpy_mcps=d / t_np / 1e6, speedup=t_np / t_k,
-                             roofline=traffic * d / t_k / bandwidth))
+                             roofline=traffic(opt) * d / t_k / bandwidth))
+    _against_hand_written(rows)
     return rows
 
 
+def _against_hand_written(rows):
+    """``vs_hand``: a conversion's time over the hand-written StoSignSGD kernel it reproduces
+    (theory form for ``sign(SGD)``, practical form for ``sign(SGD+hb)``), at the same ``d``."""
+    pairs = {"sign(SGD)": "StoSignSGD(theory)", "sign(SGD+hb)": "StoSignSGD(practical)"}
+    by = {(r["kernel"], r["d"]): r for r in rows}
+    for r in rows:
+        hand = by.get((pairs.get(r["kernel"]), r["d"]))
+        if hand is not None:
+            r["vs_hand"] = hand["numba_mcps"] / r["numba_mcps"]
+
+
 def repr_name(opt):
+    base = getattr(opt, "base", None)
+    if base is not None:
+        name = base.name + ("+hb" if getattr(base, "momentum", 0.0) else "")
+        tags = [v for v, default in ((opt.envelope, "max"), (opt.noise, "uniform")) if v != default]
+        return f"sign({name}{''.join(', ' + t for t in tags)}{', scaled' if opt.scaled else ''})"
     form = getattr(opt, "form", None)
     return f"{opt.name}({form})" if form else opt.name
 
@@ -141,11 +175,14 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print):
         f"(32 B/elem moved), in-place triad {inplace / 1e9:.1f} GB/s; roofline = {bw / 1e9:.1f} GB/s")
     out(f"(first kernel call, cache load or compile: {warm_s:.2f} s; roofline % is meaningful "
         f"only out of cache, d=1e7)")
-    out(f"{'kernel':28s} {'d':>9s} {'numba Mc/s':>11s} {'numpy Mc/s':>11s} {'speedup':>8s} {'roofline':>9s}")
+    out(f"{'kernel':28s} {'d':>9s} {'numba Mc/s':>11s} {'numpy Mc/s':>11s} {'speedup':>8s} {'roofline':>9s} "
+        f"{'time/hand':>9s}")
     rows = kernel_rows(sizes, bw)
     for r in rows:
+        vs = f"{r['vs_hand']:8.2f}x" if "vs_hand" in r else ""
         out(f"{r['kernel']:28s} {r['d']:9d} {r['numba_mcps']:11.1f} {r['numpy_mcps']:11.1f} "
-            f"{r['speedup']:7.1f}x {100 * r['roofline']:8.0f}%")
+            f"{r['speedup']:7.1f}x {100 * r['roofline']:8.0f}% {vs:>9s}")
+    out("time/hand: a sign_convert kernel's time over the hand-written StoSignSGD kernel it reproduces")
     lr = loop_row()
     out(f"whole loop, one-sample hinge SGD n={lr['n']} d={lr['d']} T={lr['T']} ({lr['path']}): "
         f"{lr['jit_steps_per_s'] / 1e6:.2f} M steps/s vs numpy loop {lr['numpy_steps_per_s'] / 1e3:.1f} k steps/s "

@@ -71,10 +71,77 @@ _BY_KERNEL = {
 }
 
 
+# --- sign conversion (section 2.2): the base's direction u, an envelope B, noise n ---
+def _u_gradient(x, g, S, h, t):
+    return g, S.copy()
+
+
+def _u_heavy_ball(x, g, S, h, t):
+    m = h[0] * S[0] + (1 - h[0]) * g
+    return m, np.stack([m])
+
+
+def _u_adagrad(x, g, S, h, t):
+    v = S[0] + g * g
+    return g / (np.sqrt(v) + h[0]), np.stack([v])
+
+
+def _u_adam(x, g, S, h, t):
+    b1, b2, eps, wd, decoupled = h
+    g = g + wd * (1 - decoupled) * x
+    m = b1 * S[0] + (1 - b1) * g
+    v = b2 * S[1] + (1 - b2) * g * g
+    return (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps), np.stack([m, v])
+
+
+_DIRECTIONS = {"gradient": _u_gradient, "heavy_ball": _u_heavy_ball, "adagrad_direction": _u_adagrad,
+               "adam_direction": _u_adam}
+
+_ENVELOPES = {
+    "max": lambda B, a, beta, C: np.maximum(B, a),
+    "decayed_max": lambda B, a, beta, C: np.maximum(beta * B, a),
+    "constant": lambda B, a, beta, C: np.full_like(a, C),
+    "current": lambda B, a, beta, C: a,
+    "norm_inf": lambda B, a, beta, C: np.full_like(a, a.max()),
+    "norm_2": lambda B, a, beta, C: np.full_like(a, np.sqrt((a * a).sum())),
+}
+
+
+def _noise(kind, u, d):
+    if kind == "uniform":
+        return 2 * u[:d] - 1
+    if kind == "gaussian":  # Box-Muller on the uniforms 2i and 2i+1
+        return np.sqrt(-2 * np.log(1 - u[0:2 * d:2])) * np.cos(2 * np.pi * u[1:2 * d:2])
+    return np.zeros(d)
+
+
+def sign_converted(opt):
+    """The reference of ``sign_convert(base, ...)``: ``x - eta (s + lam x)``, ``s = sign(u + B n)``
+    (times ``B`` when scaled), with ``u`` the base's direction written out again here."""
+    direction = _DIRECTIONS[opt.base.direction().direction.py_func.__name__]
+    nb = len(opt.base.hyper_names)
+
+    def step(x, g, S, h, lr, t, u=None):
+        hb, beta, C = h[:nb], h[nb], h[nb + 1]
+        ud, Sb = direction(x, g, S[:-1], hb, t)
+        B = _ENVELOPES[opt.envelope](S[-1], np.abs(ud), beta, C)
+        s = np.sign(ud + B * _noise(opt.noise, u, x.size))
+        if opt.scaled:
+            s = B * s
+        lam = hb[3] * hb[4] if direction is _u_adam else 0.0
+        return x - lr * (s + lam * x), np.concatenate([Sb, B[None]])
+    return step
+
+
 def reference_for(optimizer):
     """The numpy reference of ``optimizer``'s kernel."""
+    if getattr(optimizer, "base", None) is not None:
+        return sign_converted(optimizer)
     return _BY_KERNEL[optimizer.kernel.py_func.__name__]
 
 
-def uses_noise(optimizer):
-    return optimizer.kernel.py_func.__name__.startswith("stosign")
+def noise_draws(optimizer, d):
+    """How many uniforms of its step the kernel reads in dimension ``d`` (0, ``d`` or ``2d``)."""
+    if getattr(optimizer, "base", None) is not None:
+        return {"uniform": d, "gaussian": 2 * d, "none": 0}[optimizer.noise]
+    return d if optimizer.kernel.py_func.__name__.startswith("stosign") else 0

@@ -7,16 +7,22 @@ import math
 from numba import njit
 
 from theory_bench.optimizers.base import Optimizer, positive
+from theory_bench.optimizers.direction import Direction, no_decay, no_prep
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def adagrad_direction(gi, xi, S, i, h, pre):
+    """``v <- v + g^2``; ``u = g / (sqrt(v) + eps)``, so ``|u| < 1``."""
+    vi = S[0, i] + gi * gi
+    S[0, i] = vi
+    return gi / (math.sqrt(vi) + h[0])
 
 
 @njit(cache=True, error_model="numpy")  # eps > 0: no zero-division branch, so it vectorises
 def adagrad_step(x, g, S, h, lr, t, key):
-    eps = h[0]
-    v = S[0]
+    pre = no_prep(h, t)
     for i in range(x.shape[0]):
-        gi = g[i]
-        v[i] += gi * gi
-        x[i] -= lr * gi / (math.sqrt(v[i]) + eps)
+        x[i] -= lr * adagrad_direction(g[i], x[i], S, i, h, pre)
 
 
 class AdaGrad(Optimizer):
@@ -29,3 +35,6 @@ class AdaGrad(Optimizer):
     def __init__(self, lr, schedule="constant", eps=1e-10):
         super().__init__(lr, schedule)
         self.eps = positive("eps", eps)
+
+    def direction(self):
+        return Direction("g / (sqrt(sum g^2) + eps)", no_prep, adagrad_direction, no_decay, ("v",))

@@ -10,23 +10,40 @@ import math
 from numba import njit
 
 from theory_bench.optimizers.base import Optimizer, nonnegative, positive, unit_interval
+from theory_bench.optimizers.direction import Direction
+
+
+@njit(cache=True, inline="always")
+def adam_prep(h, t):
+    """The bias corrections ``(1 - b1^t, 1 - b2^t)``."""
+    return 1.0 - h[0] ** t, 1.0 - h[1] ** t
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def adam_direction(gi, xi, S, i, h, pre):
+    """``u = m_hat / (sqrt(v_hat) + eps)``, with Adam's coupled weight decay folded into ``g``."""
+    b1, b2, eps, wd, decoupled = h[0], h[1], h[2], h[3], h[4]
+    gi = gi + wd * (1.0 - decoupled) * xi
+    mi = b1 * S[0, i] + (1.0 - b1) * gi
+    vi = b2 * S[1, i] + (1.0 - b2) * gi * gi
+    S[0, i] = mi
+    S[1, i] = vi
+    return (mi / pre[0]) / (math.sqrt(vi / pre[1]) + eps)
+
+
+@njit(cache=True, inline="always")
+def adam_decay(h):
+    """AdamW's decoupled weight decay (0 for Adam)."""
+    return h[3] * h[4]
 
 
 @njit(cache=True, error_model="numpy")  # eps > 0: no zero-division branch, so it vectorises
 def adam_step(x, g, S, h, lr, t, key):
-    b1, b2, eps, wd, decoupled = h[0], h[1], h[2], h[3], h[4]
-    m, v = S[0], S[1]
-    c1 = 1.0 - b1 ** t
-    c2 = 1.0 - b2 ** t
-    coupled = wd * (1.0 - decoupled)
-    dec = wd * decoupled
+    pre = adam_prep(h, t)
+    dec = adam_decay(h)
     for i in range(x.shape[0]):
         xi = x[i]
-        gi = g[i] + coupled * xi
-        m[i] = b1 * m[i] + (1.0 - b1) * gi
-        v[i] = b2 * v[i] + (1.0 - b2) * gi * gi
-        u = (m[i] / c1) / (math.sqrt(v[i] / c2) + eps)
-        x[i] = xi - lr * (u + dec * xi)
+        x[i] = xi - lr * (adam_direction(g[i], xi, S, i, h, pre) + dec * xi)
 
 
 class Adam(Optimizer):
@@ -43,6 +60,9 @@ class Adam(Optimizer):
         self.beta2 = unit_interval("beta2", beta2)
         self.eps = positive("eps", eps)
         self.weight_decay = nonnegative("weight_decay", weight_decay)
+
+    def direction(self):
+        return Direction("m_hat / (sqrt(v_hat) + eps)", adam_prep, adam_direction, adam_decay, ("m", "v"))
 
 
 class AdamW(Adam):

@@ -69,11 +69,12 @@ class Optimizer:
         """Fresh state rows (all zero: momenta, envelopes ``G``, accumulators)."""
         return np.zeros((len(self.state_names), np.shape(x0)[0]), dtype=np.float64)
 
+    def schedule_name(self):
+        return self.schedule if isinstance(self.schedule, str) else getattr(self.schedule, "__name__", "callable")
+
     def config(self):
         """Name and every hyperparameter, for manifests and legends."""
-        sched = self.schedule if isinstance(self.schedule, str) else getattr(
-            self.schedule, "__name__", "callable")
-        out = {"optimizer": self.name, "lr": self.lr, "schedule": sched}
+        out = {"optimizer": self.name, "lr": self.lr, "schedule": self.schedule_name()}
         out.update({n: float(getattr(self, n)) for n in self.hyper_names})
         return out
 
