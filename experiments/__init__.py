@@ -1,8 +1,8 @@
 """One module per claim group; each has ``NAME``, ``TITLE``, ``run(ctx)``, ``claims(data, ctx)`` and
 ``figures(data, ctx, outdir)``. ``theory-bench run NAME`` runs one, ``reproduce`` all of them."""
-from experiments import convex, dimension, divergence, regret, stationarity
+from experiments import ablation, convex, dimension, divergence, regret, stationarity
 
-EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity)}
+EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation)}
 
 
 def names():

@@ -63,6 +63,9 @@ def run_experiment(name, *, quick=False, seeds=None, jobs=None, out="results", f
     wall = time.perf_counter() - t0
     claims = module.claims(data, ctx)
     paths = module.figures(data, ctx, figures_dir) if draw else []
+    if draw and hasattr(module, "table"):   # a results table, spliced into the README by publish
+        paths.append(Path(figures_dir) / f"{name}_table.md")
+        atomic_write_text(paths[-1], module.table(data, ctx) + "\n")
     if compute:
         store.write_manifest({
             "experiment": name, "title": module.TITLE, "quick": quick, "seeds_override": seeds, "jobs": jobs,
@@ -91,19 +94,35 @@ def run_all(names=None, **kw):
 
 
 def publish(claims, figures_dir="figures", readme="README.md"):
-    """Write the claims table to ``<figures>/claims.md`` and into README.md between the markers."""
+    """Write the claims table to ``<figures>/claims.md`` and into README.md between the claims
+    markers; splice each experiment's ``<figures>/<name>_table.md`` between ``<!-- <name>-table:begin -->``
+    and ``<!-- <name>-table:end -->`` where README.md has them."""
     text = table(claims)
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(figures_dir) / "claims.md", text + "\n")
+    written = [Path(figures_dir) / "claims.md"]
     path = Path(readme)
-    if path.exists():
-        src = path.read_text()
-        if README_BEGIN in src and README_END in src:
-            head, rest = src.split(README_BEGIN, 1)
-            _, tail = rest.split(README_END, 1)
-            atomic_write_text(path, f"{head}{README_BEGIN}\n{text}\n{README_END}{tail}")
-            return [Path(figures_dir) / "claims.md", path]
-    return [Path(figures_dir) / "claims.md"]
+    if not path.exists():
+        return written
+    src = _splice(path.read_text(), README_BEGIN, README_END, text)
+    for name in experiments.names():
+        md = Path(figures_dir) / f"{name}_table.md"
+        if md.exists():
+            src = _splice(src, f"<!-- {name}-table:begin -->", f"<!-- {name}-table:end -->", md.read_text().rstrip("\n"))
+    if src != path.read_text():
+        atomic_write_text(path, src)
+        written.append(path)
+    return written
+
+
+def _splice(src, begin, end, text):
+    """``src`` with what lies between the markers ``begin`` and ``end`` replaced by ``text`` (unchanged
+    when either marker is missing)."""
+    if begin not in src or end not in src:
+        return src
+    head, rest = src.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{text}\n{end}{tail}"
 
 
 def claims_json(claims):

@@ -24,6 +24,14 @@ OPTIMIZERS = {
 }
 
 
+def _sign_converted(lr, base="SGD", base_kw=None, **switches):
+    """``sign_convert`` of the base ``base`` (a name above) built with ``lr`` and ``base_kw``."""
+    return O.sign_convert(make_optimizer(base, lr=lr, **(base_kw or {})), **switches)
+
+
+OPTIMIZERS["sign_convert"] = _sign_converted
+
+
 def make_optimizer(name, **kw):
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")

@@ -14,7 +14,11 @@ def test_quick_form_end_to_end(name, tmp_path):
     for c in claims:
         assert c.holds, f"{c.id}: {c.measured} not {c.allowed} ({c.measured.setup})"
         assert not c.variant_holds, f"{c.id}: variant {c.variant} also {c.allowed}: {c.variant_measured}"
-    assert {p.suffix for p in paths} == {".png", ".pdf"} and all(p.stat().st_size > 1000 for p in paths)
+    figs = [p for p in paths if p.suffix != ".md"]
+    assert {p.suffix for p in figs} == {".png", ".pdf"} and all(p.stat().st_size > 1000 for p in figs)
+    for table in (p for p in paths if p.suffix == ".md"):      # a results table (ablation)
+        lines = table.read_text().splitlines()
+        assert lines[0].startswith("| variant") and all(r.count("|") == lines[0].count("|") for r in lines[1:3])
     assert (tmp_path / "results" / name / "manifest.json").exists()
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from theory_bench.bounds import online_to_batch_gap, stosign_regret_upper
+from theory_bench.concentration import bernstein_radius
 from theory_bench.protocol import check_protocol, optimizer_name
 from theory_bench.rates import fit_slope
 from theory_bench.seeding import spawn_seeds
@@ -143,11 +144,10 @@ def assert_unbiased(sign_operator, *, ratios=None, n=20_000, envelope=3.0, fail_
             raise ValueError(f"sign_operator must return an array shaped like g, {a.shape}; got shape {s.shape}")
         draws[k] = s
     delta = fail_prob / (2 * a.size)
-    L = math.log(2.0 / delta)
     bad = []
     for i, ai in enumerate(a):
         var = 1.0 - ai ** 2
-        eps = (2 * L / 3 + math.sqrt((2 * L / 3) ** 2 + 2 * n * var * L)) / n
+        eps = float(bernstein_radius(var, n, delta, 2.0))
         m = draws[:, i].mean()
         if abs(m - ai) > eps:
             bad.append(f"g/G={ai:+.3f}: mean {m:+.4f} (allowed +-{eps:.4f})")
