@@ -9,7 +9,8 @@ from theory_bench import cli
 def test_list_names_every_optimizer_and_problem(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    for word in ("StoSignSGD", "AdamW", "Lion", "counterexample_2d", "rademacher_linear", "moe"):
+    for word in ("StoSignSGD", "AdamW", "Lion", "counterexample_2d", "rademacher_linear", "moe", "sign_convert",
+                 "ablation", "decayed_max"):
         assert word in out
 
 

@@ -38,6 +38,8 @@ def _cmd_list(args):
     print("optimizers (theory_bench.optimizers):")
     for cls in optimizers.ALL:
         print(f"  {cls.__name__:18s} {cls.summary}")
+    print(f"  {'sign_convert':18s} {optimizers.SignConverted.summary}; envelope "
+          f"{'|'.join(optimizers.ENVELOPES)}, noise {'|'.join(optimizers.NOISES)}, scaled True|False")
     return 0
 
 
