@@ -107,11 +107,18 @@ def _choice(name, value, allowed):
     return value
 
 
+def _applies(name, value, envelope, owner):
+    """Whether the switch ``name`` is used (``envelope == owner``); an error if it is set in vain."""
+    if envelope == owner:
+        return True
+    if value is not None:
+        raise ValueError(f"{name}={value!r} only applies to envelope={owner!r}, got envelope={envelope!r}; "
+                         f"drop {name} or set envelope={owner!r}")
+    return False
+
+
 def _beta(beta, envelope):
-    if envelope != "decayed_max":
-        if beta is not None:
-            raise ValueError(f"beta={beta!r} only applies to envelope='decayed_max', got envelope={envelope!r}; "
-                             "drop beta or set envelope='decayed_max'")
+    if not _applies("beta", beta, envelope, "decayed_max"):
         return None
     b = DEFAULT_BETA if beta is None else _finite("beta", beta)
     if not 0.0 < b <= 1.0:
@@ -120,10 +127,7 @@ def _beta(beta, envelope):
 
 
 def _constant(C, envelope):
-    if envelope != "constant":
-        if C is not None:
-            raise ValueError(f"C={C!r} only applies to envelope='constant', got envelope={envelope!r}; "
-                             "drop C or set envelope='constant'")
+    if not _applies("C", C, envelope, "constant"):
         return None
     if C is None:
         raise ValueError("envelope='constant' needs C > 0, an upper bound of |u| (unbiased only while C >= |u|); "
