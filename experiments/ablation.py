@@ -208,15 +208,15 @@ def claims(data, ctx):
     ce1 = problem_label("counterexample_2d", {})
     floor = problems.make("counterexample_2d").extra["signsgd_floor"]
     adv = problem_label(*ADVERSARY)
+    rel = lambda r: Measurement(*(np.array(astuple3(final_gap(r))) / floor),
+                                setup=f"counterexample 1, T={T}, {ctx.n_seeds(seeds)} seeds")
+    sl = lambda r: Measurement(*astuple3(regret_slope(r)), setup=f"skewed_linear d=100, T={REGRET_T}, "
+                               f"{ctx.n_seeds(REGRET_SEEDS)} seeds, grid 1e3..1e5")
     for k, label in enumerate(UNBIASED):
         plain = PLAIN_SIGN[k % 2]
-        rel = lambda r: Measurement(*(np.array(astuple3(final_gap(r))) / floor),
-                                    setup=f"counterexample 1, T={T}, {ctx.n_seeds(seeds)} seeds")
         out.append(Claim(f"converges-2d-{slug(label)}", f"{label} converges on counterexample 1",
                          "final gap / SignSGD floor eps |x1 + x2|", Range(hi=0.01), rel(data[ce1, label]),
                          f"{plain} (plain sign)", rel(data[ce1, plain]), section="2.2, 3.3.1"))
-        sl = lambda r: Measurement(*astuple3(regret_slope(r)), setup=f"skewed_linear d=100, T={REGRET_T}, "
-                                   f"{ctx.n_seeds(REGRET_SEEDS)} seeds, grid 1e3..1e5")
         out.append(Claim(f"regret-slope-{slug(label)}", f"{label}'s regret on the skewed adversary grows as sqrt(T)",
                          "slope of log mean R_T vs log T", SLOPE_RANGE, sl(data[adv, label]),
                          f"{plain} (plain sign)", sl(data[adv, plain]), section="2.2, 3.1, 3.3.2"))

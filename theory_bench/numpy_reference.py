@@ -8,10 +8,41 @@ step, for the randomised ones) and returns the new ``(x, S)`` without touching i
 import numpy as np
 
 
+# --- the directions u of the bases (section 2.2): (u, new state); a base steps x - eta (u + lam x) ---
+def _u_gradient(x, g, S, h, t):
+    return g, S.copy()
+
+
+def _u_heavy_ball(x, g, S, h, t):
+    m = h[0] * S[0] + (1 - h[0]) * g
+    return m, np.stack([m])
+
+
+def _u_adagrad(x, g, S, h, t):
+    v = S[0] + g * g
+    return g / (np.sqrt(v) + h[0]), np.stack([v])
+
+
+def _u_adam(x, g, S, h, t):
+    b1, b2, eps, wd, decoupled = h
+    g = g + wd * (1 - decoupled) * x
+    m = b1 * S[0] + (1 - b1) * g
+    v = b2 * S[1] + (1 - b2) * g * g
+    return (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps), np.stack([m, v])
+
+
+def _adam_decay(h):
+    """AdamW's decoupled weight decay ``lam`` (0 for Adam)."""
+    return h[3] * h[4]
+
+
+_DIRECTIONS = {"gradient": _u_gradient, "heavy_ball": _u_heavy_ball, "adagrad_direction": _u_adagrad,
+               "adam_direction": _u_adam}
+
+
 def sgd(x, g, S, h, lr, t, u=None):
-    b = h[0]
-    m = b * S[0] + (1 - b) * g if b else g
-    return x - lr * m, (np.stack([m]) if b else S.copy())
+    m, S = (_u_heavy_ball if h[0] else _u_gradient)(x, g, S, h, t)
+    return x - lr * m, S
 
 
 def signsgd(x, g, S, h, lr, t, u=None):
@@ -42,20 +73,13 @@ def stosign_practical(x, g, S, h, lr, t, u):
 
 
 def adagrad(x, g, S, h, lr, t, u=None):
-    v = S[0] + g * g
-    return x - lr * g / (np.sqrt(v) + h[0]), np.stack([v])
+    step, S = _u_adagrad(x, g, S, h, t)
+    return x - lr * step, S
 
 
 def adam(x, g, S, h, lr, t, u=None):
-    b1, b2, eps, wd, decoupled = h
-    if not decoupled:
-        g = g + wd * x
-    m = b1 * S[0] + (1 - b1) * g
-    v = b2 * S[1] + (1 - b2) * g * g
-    step = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
-    if decoupled:
-        step = step + wd * x
-    return x - lr * step, np.stack([m, v])
+    step, S = _u_adam(x, g, S, h, t)
+    return x - lr * (step + _adam_decay(h) * x), S
 
 
 def lion(x, g, S, h, lr, t, u=None):
@@ -71,32 +95,7 @@ _BY_KERNEL = {
 }
 
 
-# --- sign conversion (section 2.2): the base's direction u, an envelope B, noise n ---
-def _u_gradient(x, g, S, h, t):
-    return g, S.copy()
-
-
-def _u_heavy_ball(x, g, S, h, t):
-    m = h[0] * S[0] + (1 - h[0]) * g
-    return m, np.stack([m])
-
-
-def _u_adagrad(x, g, S, h, t):
-    v = S[0] + g * g
-    return g / (np.sqrt(v) + h[0]), np.stack([v])
-
-
-def _u_adam(x, g, S, h, t):
-    b1, b2, eps, wd, decoupled = h
-    g = g + wd * (1 - decoupled) * x
-    m = b1 * S[0] + (1 - b1) * g
-    v = b2 * S[1] + (1 - b2) * g * g
-    return (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps), np.stack([m, v])
-
-
-_DIRECTIONS = {"gradient": _u_gradient, "heavy_ball": _u_heavy_ball, "adagrad_direction": _u_adagrad,
-               "adam_direction": _u_adam}
-
+# --- sign conversion (section 2.2): the base's direction u (above), an envelope B, noise n ---
 _ENVELOPES = {
     "max": lambda B, a, beta, C: np.maximum(B, a),
     "decayed_max": lambda B, a, beta, C: np.maximum(beta * B, a),
@@ -128,7 +127,7 @@ def sign_converted(opt):
         s = np.sign(ud + B * _noise(opt.noise, u, x.size))
         if opt.scaled:
             s = B * s
-        lam = hb[3] * hb[4] if direction is _u_adam else 0.0
+        lam = _adam_decay(hb) if direction is _u_adam else 0.0
         return x - lr * (s + lam * x), np.concatenate([Sb, B[None]])
     return step
 

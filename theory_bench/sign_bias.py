@@ -70,9 +70,10 @@ def conditional_step(opt, g, *, warmup=(), n=20_000, fail_prob=1e-6, seed=0):
     g = np.asarray(g, dtype=np.float64)
     dr = step_draws(opt, np.broadcast_to(g, (n, g.size)), warmup=warmup, seed=seed)
     u, B = dr.u[0], dr.B[0]
-    ratio = np.clip(np.divide(u, B, out=np.zeros_like(u), where=B > 0), -1, 1)
+    u_over_B = np.divide(u, B, out=np.zeros_like(u), where=B > 0)
+    ratio = np.clip(u_over_B, -1, 1)
     scale = B if opt.scaled else np.ones_like(B)
-    expected = u if opt.scaled else np.divide(u, B, out=np.zeros_like(u), where=B > 0)
+    expected = u if opt.scaled else u_over_B
     var = scale ** 2 * (1 - ratio ** 2)
     radius = bernstein_radius(var, n, fail_prob / g.size, 2 * scale) + 1e-12
     mean = dr.s.mean(axis=0)
