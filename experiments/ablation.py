@@ -11,7 +11,7 @@ with the problem's ``lr`` and ``eta_t = lr / sqrt(t)`` (a sign step has size ``e
 Claims:
 - ``unbiased-<envelope>`` (max, decayed_max, constant): under skewed gradients (``4`` w.p. 1/4, else
   ``-1``) the mean sign step equals ``E[u] / B`` (relative bias interval covers 0,
-  ``theory_bench.sign_bias.marginal_bias``); variants: the current ``|u|``, Gaussian noise and
+  ``theory_bench.analysis.sign_bias.marginal_bias``); variants: the current ``|u|``, Gaussian noise and
   ``C < |u|``. ``unbiased-noise``: the same for uniform noise, variant no noise.
 - ``expected-step`` / ``expected-step-scaled``: conditional on ``u``, the mean step is ``eta u / B``
   (``eta u`` scaled), every coordinate within its Bernstein radius (``conditional_step``).
@@ -24,13 +24,13 @@ interval, the regret slope with its interval, and the bits sent per coordinate p
 """
 import numpy as np
 
-import problems
-from experiments.runs import spec
+from theory_bench import problems
+from theory_bench.experiments.runs import spec
 from theory_bench import optimizers as O
-from theory_bench.bootstrap import mean_interval
-from theory_bench.claims import Claim, Covers, Measurement, Range
-from theory_bench.rates import fit_slope
-from theory_bench.sign_bias import conditional_step, marginal_bias
+from theory_bench.analysis.bootstrap import mean_interval
+from theory_bench.analysis.claims import Claim, Covers, Measurement, Range
+from theory_bench.analysis.rates import fit_slope
+from theory_bench.analysis.sign_bias import conditional_step, marginal_bias
 
 NAME = "ablation"
 TITLE = "sign conversion: every base and every envelope, noise and scaling variant"
@@ -142,7 +142,7 @@ def _sgd(**kw):
 
 
 def unbiasedness(quick):
-    """The marginal relative bias of every variant the claims name (``theory_bench.sign_bias``)."""
+    """The marginal relative bias of every variant the claims name (``theory_bench.analysis.sign_bias``)."""
     n = 20_000 if quick else 100_000
     cases = {"max": _sgd(), "decayed_max": _sgd(envelope="decayed_max"), "constant C=4": _sgd(envelope="constant", C=4.0),
              "constant C=2": _sgd(envelope="constant", C=2.0), "current": _sgd(envelope="current"),
@@ -265,7 +265,7 @@ def table(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, save
     panels = [(problem_label("counterexample_2d", {}), "gap", "counterexample 1: f(x_avg) - f*"),
               (problem_label(*ADVERSARY), "regret", "skewed adversary, d=100: regret R_T"),
               (problem_label("hinge", dict(d=10, skew=0.3)), "gap", "hinge, skewed noise: f(x_avg) - f*"),

@@ -1,14 +1,14 @@
 """What an experiment runs with: quick or full, seeds, processes, the result store, progress."""
 from dataclasses import dataclass
 
-from experiments.runs import run_seeds, seeds_for
+from theory_bench.experiments.runs import run_seeds, seeds_for
 
 
 @dataclass
 class Context:
     quick: bool = False
     jobs: int | None = None
-    store: object = None          # a theory_bench.store.ResultStore, or None (results in memory)
+    store: object = None          # a theory_bench.results.store.ResultStore, or None (results in memory)
     compute: bool = True          # False: only read the store (``theory-bench plot``)
     seeds: int | None = None      # overrides every experiment's number of seeds
     progress: object = None       # a tqdm bar, updated once per finished run

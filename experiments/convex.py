@@ -12,11 +12,11 @@ is too loose at ``T = 1e5`` to tell SignSGD apart, so they are drawn, not claime
 """
 import numpy as np
 
-import problems
-from experiments.runs import spec
-from theory_bench.bounds import online_to_batch_gap, stosign_regret_upper
-from theory_bench.claims import Claim, Measurement, Range
-from theory_bench.rates import bound_ratio
+from theory_bench import problems
+from theory_bench.experiments.runs import spec
+from theory_bench.analysis.bounds import online_to_batch_gap, stosign_regret_upper
+from theory_bench.analysis.claims import Claim, Measurement, Range
+from theory_bench.analysis.rates import bound_ratio
 
 NAME = "convex"
 TITLE = "optimisation gap on hinge, L1 and max-of-affine, synthetic and real, every optimizer"
@@ -87,7 +87,7 @@ def claims(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, save
     T, _ = horizon(ctx.quick)
     ck = checkpoints(T)
     fig, axes = figure(ncols=5, width=3.7, height=3.6)

@@ -8,11 +8,11 @@ where the sign method's regret grows as ``sqrt(d)``.
 """
 import numpy as np
 
-from experiments.runs import spec
-from theory_bench.bootstrap import bootstrap_interval
-from theory_bench.bounds import stosign_regret_upper
-from theory_bench.claims import Claim, Measurement, Range
-from theory_bench.rates import log_slope
+from theory_bench.experiments.runs import spec
+from theory_bench.analysis.bootstrap import bootstrap_interval
+from theory_bench.analysis.bounds import stosign_regret_upper
+from theory_bench.analysis.claims import Claim, Measurement, Range
+from theory_bench.analysis.rates import log_slope
 
 NAME = "dimension"
 TITLE = "regret at fixed T against the dimension d"
@@ -47,7 +47,7 @@ def claims(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, save
     T = horizon(ctx.quick)
     fig, axes = figure()
     ax = axes[0][0]

@@ -16,12 +16,12 @@ Figure: the 2-D trajectories over the contours of counterexample 1, and the gap 
 """
 import numpy as np
 
-import problems
-from experiments.runs import spec
-from theory_bench.bootstrap import mean_interval
-from theory_bench.bounds import online_to_batch_gap, stosign_regret_upper
-from theory_bench.claims import Claim, Measurement, Range
-from theory_bench.rates import bound_ratio, fit_slope
+from theory_bench import problems
+from theory_bench.experiments.runs import spec
+from theory_bench.analysis.bootstrap import mean_interval
+from theory_bench.analysis.bounds import online_to_batch_gap, stosign_regret_upper
+from theory_bench.analysis.claims import Claim, Measurement, Range
+from theory_bench.analysis.rates import bound_ratio, fit_slope
 
 NAME = "divergence"
 TITLE = "the counterexamples: SignSGD stuck or drifting, StoSignSGD converging"
@@ -94,7 +94,7 @@ def claims(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, save
     T = horizon(ctx.quick)
     fig, axes = figure(ncols=4, width=3.8)
     ax = axes[0][0]

@@ -14,10 +14,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-import experiments
-from experiments.context import Context
-from theory_bench.claims import table
-from theory_bench.store import ResultStore, atomic_write_text
+from theory_bench import experiments
+from theory_bench.experiments.context import Context
+from theory_bench.analysis.claims import table
+from theory_bench.results.store import ResultStore, atomic_write_text
 
 README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 

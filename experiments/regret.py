@@ -19,12 +19,12 @@ import math
 
 import numpy as np
 
-import problems
-from experiments.runs import spec
-from theory_bench.bootstrap import bootstrap_interval
-from theory_bench.bounds import linear_regret_lower, stosign_regret_upper
-from theory_bench.claims import Claim, Covers, Measurement, Range
-from theory_bench.rates import bound_ratio, fit_slope
+from theory_bench import problems
+from theory_bench.experiments.runs import spec
+from theory_bench.analysis.bootstrap import bootstrap_interval
+from theory_bench.analysis.bounds import linear_regret_lower, stosign_regret_upper
+from theory_bench.analysis.claims import Claim, Covers, Measurement, Range
+from theory_bench.analysis.rates import bound_ratio, fit_slope
 
 NAME = "regret"
 TITLE = "regret against the upper and lower bounds, with fitted slopes"
@@ -121,7 +121,7 @@ def claims(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, save
     fig, axes = figure(ncols=4, width=4.0)
     panels = [("skewed adversary, d=100", "skewed", ("StoSignSGD", "SignSGD"), D_SKEWED * 4.0),
               ("hinge stream, d=10", "hinge_stream", ("StoSignSGD", "SignSGD-skewed"), None),

@@ -11,11 +11,11 @@ from functools import partial
 
 import numpy as np
 
-import problems
+from theory_bench import problems
 import theory_bench as tb
 from theory_bench import optimizers as O
-from theory_bench.parallel import iter_runs
-from theory_bench.store import MissingResults
+from theory_bench.results.parallel import iter_runs
+from theory_bench.results.store import MissingResults
 
 OPTIMIZERS = {
     "SGD": O.SGD, "SignSGD": O.SignSGD, "Signum": O.Signum, "EF-SignSGD": O.EFSignSGD,
@@ -68,7 +68,7 @@ def run_one(s, seed):
         if k in tr.extra:
             out[k] = tr.extra[k]
     if s.get("goldstein") is not None:
-        from theory_bench.stationarity import goldstein_sampled
+        from theory_bench.analysis.stationarity import goldstein_sampled
         delta, K, pn, qn = s["goldstein"]
         out["goldstein"] = np.array([goldstein_sampled(p.full_grad, x, delta, K=int(K), p=pn, q=qn).value
                                      for x in tr.xs])

@@ -12,11 +12,11 @@ Figure: the sampled measure and the trajectory-window measure (same delta and no
 """
 import numpy as np
 
-import problems
-from experiments.runs import spec
-from theory_bench.bootstrap import mean_interval
-from theory_bench.claims import Claim, Measurement, Range
-from theory_bench.stationarity import goldstein_sampled
+from theory_bench import problems
+from theory_bench.experiments.runs import spec
+from theory_bench.analysis.bootstrap import mean_interval
+from theory_bench.analysis.claims import Claim, Measurement, Range
+from theory_bench.analysis.stationarity import goldstein_sampled
 
 NAME = "stationarity"
 TITLE = "Goldstein stationarity on the ReLU, max-pool and MoE minis"
@@ -68,7 +68,7 @@ def claims(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, save
     T, _ = horizon(ctx.quick)
     ck = checkpoints(T)
     fig, axes = figure(ncols=3, width=4.0)

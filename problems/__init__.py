@@ -4,50 +4,11 @@ One module per family; each gives numba subgradient oracles (full and stochastic
 the box, the bound ``L`` on ``|g_i|``, whether it is convex and smooth, and for the convex ones
 a cvxpy model of the optimum (``Problem.optimum()``, cached on disk).
 """
-import inspect
+if __name__ != "theory_bench.problems":         # `import problems` from a checkout: the installed package
+    from theory_bench.checkout_alias import alias
+    alias(__name__, "theory_bench.problems")
+else:
+    from theory_bench.problems.catalogue import CATALOGUE, make, names
+    from theory_bench.problems.problem import Problem
 
-from problems.counterexamples import make_counterexample_2d, make_skewed_linear, make_skewed_quadratic
-from problems.hinge import make_hinge
-from problems.l1 import make_l1
-from problems.max_affine import make_max_affine
-from problems.nesterov import make_nesterov
-from problems.nonconvex import make_maxpool, make_moe, make_relu_regression
-from problems.online import make_hinge_stream, make_l1_stream, make_rademacher_linear
-from problems.problem import Problem
-
-CATALOGUE = {
-    "hinge": make_hinge,
-    "l1": make_l1,
-    "max_affine": make_max_affine,
-    "nesterov": make_nesterov,
-    "counterexample_2d": make_counterexample_2d,
-    "skewed_linear": make_skewed_linear,
-    "skewed_quadratic": make_skewed_quadratic,
-    "rademacher_linear": make_rademacher_linear,
-    "hinge_stream": make_hinge_stream,
-    "l1_stream": make_l1_stream,
-    "relu_regression": make_relu_regression,
-    "maxpool": make_maxpool,
-    "moe": make_moe,
-}
-
-
-def names():
-    """Every problem ``make`` knows, in catalogue order."""
-    return list(CATALOGUE)
-
-
-def make(name, **params):
-    """Build the problem ``name`` with its parameters, e.g. ``make("hinge", n=500, d=20, seed=1)``."""
-    if name not in CATALOGUE:
-        raise ValueError(f"unknown problem {name!r}; known: {', '.join(CATALOGUE)}")
-    factory = CATALOGUE[name]
-    allowed = [p for p in inspect.signature(factory).parameters if p != "name"]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for problem {name!r}; "
-                         f"it takes {', '.join(allowed)}")
-    return factory(**params)
-
-
-__all__ = ["make", "names", "Problem", "CATALOGUE"]
+    __all__ = ["make", "names", "Problem", "CATALOGUE"]

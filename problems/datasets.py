@@ -5,7 +5,7 @@ of ones as their last feature, so every model is linear in ``x`` with no separat
 """
 import numpy as np
 
-from problems.problem import positive_int
+from theory_bench.problems.problem import positive_int
 
 REAL = ("breast_cancer", "diabetes")
 

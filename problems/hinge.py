@@ -8,10 +8,10 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from problems import datasets
-from problems.noise import BOUND, add_skewed_noise
-from problems.optimum import solve_cvxpy
-from problems.problem import Problem, box_arrays, nonnegative, positive_int
+from theory_bench.problems import datasets
+from theory_bench.problems.noise import BOUND, add_skewed_noise
+from theory_bench.problems.optimum import solve_cvxpy
+from theory_bench.problems.problem import Problem, box_arrays, nonnegative, positive_int
 
 
 @njit(cache=True)

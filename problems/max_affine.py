@@ -7,8 +7,8 @@ An LP: ``min s`` over ``s >= <a_j, x> + b_j``, ``lo <= x <= hi``.
 import numpy as np
 from numba import njit
 
-from problems.optimum import solve_cvxpy
-from problems.problem import Problem, box_arrays, positive_int
+from theory_bench.problems.optimum import solve_cvxpy
+from theory_bench.problems.problem import Problem, box_arrays, positive_int
 
 
 @njit(cache=True)

@@ -17,8 +17,8 @@ unbiased feedback whose signs are biased (THEORY 3.3.3 on a non-convex objective
 import numpy as np
 from numba import njit
 
-from problems.noise import BOUND, add_skewed_noise
-from problems.problem import Problem, box_arrays, nonnegative, positive_int
+from theory_bench.problems.noise import BOUND, add_skewed_noise
+from theory_bench.problems.problem import Problem, box_arrays, nonnegative, positive_int
 
 RELU, MAXPOOL, MOE = 0, 1, 2
 

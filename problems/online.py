@@ -6,20 +6,34 @@ the round on a *tape*, four arrays appended to the problem's data arguments:
 ``rec = [t, sum_{s<=t} f_s(x_s), next checkpoint index]``, ``ck`` (checkpoint steps),
 ``stat`` (a sufficient statistic of ``sum_s f_s``: the sum of the linear losses' vectors, or how
 often each sample was drawn) and ``snaps`` (``[cumulative learner loss, stat]`` at each checkpoint).
-``Problem.minimize`` on an online problem makes a fresh tape and puts into ``trace.extra``:
+``OnlineProblem.minimize`` makes a fresh tape and puts into ``trace.extra``:
 ``cum_loss`` and ``hindsight`` (``min_{x in X} sum_{s<=t} f_s(x)``) at the checkpoints and
 ``regret = cum_loss - hindsight``. The expected loss (``loss``) and its optimum are those of
 the stochastic problem whose samples the rounds are.
 """
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
-from problems import hinge, l1
-from problems.noise import add_skewed_noise
-from problems.optimum import solve_lp
-from problems.problem import Problem, box_arrays
+from theory_bench.engine.checkpoints import check_checkpoints
+from theory_bench.engine.protocol import minimize_any
+from theory_bench.problems import hinge, l1
+from theory_bench.problems.noise import add_skewed_noise
+from theory_bench.problems.optimum import solve_lp
+from theory_bench.problems.problem import Problem, box_arrays, in_range, positive_int
 
 TAPE_ARGS = 4
+
+
+@dataclass(eq=False)
+class OnlineProblem(Problem):
+    """An adversary: ``minimize`` runs against a fresh tape and reports the regret."""
+    online: bool = True
+
+    def minimize(self, optimizer, T, *, seed=0, x0=None, checkpoints=None):
+        """``Problem.minimize``, and ``trace.extra`` holds ``cum_loss``, ``hindsight`` and ``regret``."""
+        return run_online(self, optimizer, T, seed=seed, x0=x0, checkpoints=checkpoints)
 
 
 @njit(cache=True)
@@ -75,7 +89,6 @@ def make_rademacher_linear(d=10, D=1.0, L=1.0, p_plus=0.5, name="rademacher_line
     variant where the identity ``E[R_T] = d D L E|S_T|`` must fail (the losses are no longer
     zero-mean, and a learner gains on them).
     """
-    from problems.problem import in_range, positive_int
     d = positive_int("d", d)
     p_plus = in_range("p_plus", p_plus, 0.0, 1.0)
     if not L > 0:
@@ -169,16 +182,14 @@ def make_l1_stream(n=200, d=10, seed=0, data=None, tail_df=1.5, radius=None, ske
 def online_problem(name, grad, full_grad, loss, data_args, lo, hi, L, m, hindsight, params, solve, lr,
                    notes, extra=None, smooth=False):
     extra = dict(extra or {}, m=m, hindsight=hindsight)
-    return Problem(name=name, oracle=grad, full_oracle=full_grad, loss_fn=loss,
+    return OnlineProblem(name=name, oracle=grad, full_oracle=full_grad, loss_fn=loss,
                    args=tuple(data_args) + new_tape([1], m), lo=lo, hi=hi, L=np.asarray(L, float),
                    x0=np.clip(np.zeros(lo.shape[0]), lo, hi), convex=True, smooth=smooth,
-                   params=params, solve=solve, lr=lr, notes=notes, extra=extra, online=True)
+                   params=params, solve=solve, lr=lr, notes=notes, extra=extra)
 
 
 def run_online(problem, optimizer, T, *, seed=0, x0=None, checkpoints=None):
     """Run ``optimizer`` against the adversary; the trace's ``extra`` holds the regret."""
-    from theory_bench.checkpoints import check_checkpoints
-    from theory_bench.protocol import minimize_any
     ck = check_checkpoints(checkpoints, T)
     tape = new_tape(ck, problem.extra["m"])
     args = problem.args[:-TAPE_ARGS] + tape

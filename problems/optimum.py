@@ -3,7 +3,7 @@
 ``cached_optimum(problem)`` returns ``(x_star, f_star)`` with ``f_star = problem.loss(x_star)``
 (our own loss at the solver's point, clipped to the box); it refuses a solver status other than
 optimal and a solver value that disagrees with our loss, naming the instance and the solver.
-Results are cached under ``optima/`` of ``theory_bench.cache_dir.cache_root``, keyed by a hash of
+Results are cached under ``optima/`` of ``theory_bench.engine.cache_dir.cache_root``, keyed by a hash of
 the problem's name, parameters and data, so a rerun costs nothing.
 ``highs_optimum(problem)`` solves the same instance as a linear program with SciPy's HiGHS, for
 the families that are LPs on a box (hinge, L1, max-of-affine): the tests require agreement.
@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from theory_bench.cache_dir import cache_root
+from theory_bench.engine.cache_dir import cache_root
 
 DEFAULT_SOLVER = "CLARABEL"
 AGREE_RTOL = 1e-6

@@ -1,15 +1,18 @@
 """What every problem of the catalogue is: oracles, loss, box, bound ``L`` and an optimum.
 
 A ``Problem`` bundles numba functions with the data they read (``args``), in the conventions of
-``theory_bench.minimize``: ``oracle(x, rng, *args)`` a stochastic subgradient (one sample or a
+``theory_bench.engine.minimize``: ``oracle(x, rng, *args)`` a stochastic subgradient (one sample or a
 minibatch), ``full_oracle(x, *args)`` a subgradient of the whole objective, ``loss_fn(x, *args)``
 the objective. ``L[i]`` bounds ``|g_i|`` for every output of ``oracle`` on the box.
-Online adversaries (``online=True``) also keep a tape of the rounds; see ``problems.online``.
+Online adversaries (``problems.online.OnlineProblem``) also keep a tape of the rounds.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from theory_bench.analysis.bounds import online_to_batch_gap, stosign_regret_upper
+from theory_bench.engine.protocol import minimize_any
 
 
 @dataclass(eq=False)
@@ -31,6 +34,7 @@ class Problem:
     notes: str = ""
     extra: dict = field(default_factory=dict)
     online: bool = False
+    tolerance: object = None        # T -> (tol, why): the default of assert_converges, where known
 
     @property
     def d(self):
@@ -55,20 +59,45 @@ class Problem:
         if self.solve is None:
             raise ValueError(f"problem {self.name!r} has no known optimum (it is non-convex); "
                              "use a stationarity measure instead")
-        from problems.optimum import cached_optimum
+        from theory_bench.problems.optimum import cached_optimum     # cvxpy loads only when needed
         return cached_optimum(self)
 
+    def default_tolerance(self, T):
+        """``(tol, why)``: the gap an optimizer must reach in ``T`` steps when no ``tol`` is given.
+
+        A problem with a known failure floor carries its own (counterexample 1: a fraction of
+        SignSGD's floor; Nesterov's function: a fraction of the gap no span method reduces in
+        ``d - 1`` steps). Otherwise, on a bounded box, StoSignSGD's online-to-batch bound with
+        ``G = L`` (docs/theory.md §3.1). An unbounded box with no known floor has no default.
+        """
+        if self.tolerance is not None:
+            return self.tolerance(T)
+        bound = self.batch_bound(T)
+        if bound is None:
+            raise ValueError(f"problem {self.name!r} has an unbounded box and no known failure floor, so there is "
+                             "no default tolerance; pass tol=")
+        return bound, (f"StoSignSGD's online-to-batch bound sqrt(2) w sum_i L_i / sqrt(T) with w = "
+                       f"{self.width:g}, sum_i L_i = {self.L.sum():.4g} at T = {T} (docs/theory.md §3.1)")
+
+    @property
+    def width(self):
+        """The largest box width ``max_i (hi_i - lo_i)``; ``inf`` on an unbounded box."""
+        return float(np.max(self.hi - self.lo))
+
+    def batch_bound(self, T):
+        """StoSignSGD's online-to-batch gap bound ``sqrt(2) w sum_i L_i / sqrt(T)`` (``G = L``) at ``T``,
+        or ``None`` on an unbounded box (docs/theory.md §3.1)."""
+        if not math.isfinite(self.width):
+            return None
+        return float(online_to_batch_gap(stosign_regret_upper(T, self.L.sum(), self.width), T))
+
     def minimize(self, optimizer, T, *, seed=0, x0=None, checkpoints=None):
-        """``theory_bench.minimize`` on this problem: its oracle, data, box and loss. ``optimizer``
-        is one of ours or a user's own (``theory_bench.protocol``).
+        """``theory_bench.engine.minimize`` on this problem: its oracle, data, box and loss. ``optimizer``
+        is one of ours or a user's own (``theory_bench.engine.protocol``).
 
         For an online adversary the trace's ``extra`` also holds ``cum_loss``, ``hindsight`` and
         ``regret`` at the checkpoints (``problems.online``).
         """
-        if self.online:
-            from problems.online import run_online
-            return run_online(self, optimizer, T, seed=seed, x0=x0, checkpoints=checkpoints)
-        from theory_bench.protocol import minimize_any
         x0 = self.x0 if x0 is None else x0
         return minimize_any(optimizer, self.oracle, x0, T, args=self.args, seed=seed, box=self.box,
                             loss=self.loss_fn, checkpoints=checkpoints)

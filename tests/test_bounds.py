@@ -1,11 +1,13 @@
-"""The bounds of THEORY 3: against brute force and against the sum in the proof."""
+"""The bounds of docs/theory.md §3: against brute force, exact integers, an independent high-precision
+evaluation, and the sum in the proof."""
 import itertools
 import math
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pytest
 
-from theory_bench.bounds import (expected_abs_walk, linear_regret_lower, online_to_batch_gap,
+from theory_bench.analysis.bounds import (expected_abs_walk, linear_regret_lower, online_to_batch_gap,
                                  sgd_regret_upper, stosign_regret_upper)
 
 
@@ -13,6 +15,60 @@ from theory_bench.bounds import (expected_abs_walk, linear_regret_lower, online_
 def test_expected_abs_walk_by_enumeration(T):
     brute = np.mean([abs(sum(e)) for e in itertools.product((-1, 1), repeat=T)])
     assert expected_abs_walk(T) == pytest.approx(brute, rel=1e-12)
+
+
+def exact_abs_walk(T):
+    """``T C(T-1, floor((T-1)/2)) / 2^(T-1)`` in exact integers, rounded once (int / int is correctly rounded)."""
+    return (T * math.comb(T - 1, (T - 1) // 2)) / (1 << (T - 1))
+
+
+PI_50 = Decimal("3.14159265358979323846264338327950288419716939937510582097494459")
+BERNOULLI = [(2, Decimal(1) / 6), (4, Decimal(-1) / 30), (6, Decimal(1) / 42), (8, Decimal(-1) / 30),
+             (10, Decimal(5) / 66), (12, Decimal(-691) / 2730), (14, Decimal(7) / 6)]
+
+
+def log_gamma_50(z):
+    """Stirling's series for log Gamma(z) at 50 digits (z >= 500: the next term is below 1e-50)."""
+    s = (z - Decimal("0.5")) * z.ln() - z + (2 * PI_50).ln() / 2
+    for k, b in BERNOULLI:
+        s += b / (k * (k - 1) * z ** (k - 1))
+    return s
+
+
+def stirling_abs_walk(T):
+    """``E|S_T|`` through ``c_n = Gamma(n + 1/2) / (sqrt(pi) Gamma(n + 1))`` in 50-digit decimals: an
+    evaluation independent of the library's (another series, no cancellation in floating point)."""
+    with localcontext() as ctx:
+        ctx.prec = 50
+        n = Decimal(T // 2)
+        c = (log_gamma_50(n + Decimal("0.5")) - log_gamma_50(n + 1) - PI_50.ln() / 2).exp()
+        return float(Decimal(T) * c)
+
+
+@pytest.mark.parametrize("T", [*range(1, 21), 10 ** 3, 10 ** 3 + 1, 10 ** 4, 10 ** 4 + 1, 10 ** 5, 10 ** 6])
+def test_expected_abs_walk_against_exact_integers(T):
+    exact = exact_abs_walk(T)
+    assert abs(expected_abs_walk(T) - exact) <= 1e-13 * exact
+
+
+@pytest.mark.parametrize("T", [10 ** 3, 10 ** 4 + 1, 10 ** 5])
+def test_the_stirling_reference_agrees_with_exact_integers(T):
+    """The reference used at 1e9 and 1e12 is itself right where exact integers can still check it."""
+    assert abs(stirling_abs_walk(T) - exact_abs_walk(T)) <= 1e-15 * exact_abs_walk(T)
+
+
+@pytest.mark.parametrize("T", [10 ** 9, 10 ** 9 + 1, 10 ** 12, 10 ** 12 + 1])
+def test_expected_abs_walk_to_a_trillion_steps(T):
+    ref = stirling_abs_walk(T)
+    assert abs(expected_abs_walk(T) - ref) <= 1e-13 * ref
+
+
+def test_expected_abs_walk_takes_arrays_and_scalars():
+    T = np.array([1, 2, 3, 1024, 1025, 10 ** 6])
+    np.testing.assert_array_equal(expected_abs_walk(T), [expected_abs_walk(int(t)) for t in T])
+    assert isinstance(expected_abs_walk(7), float)
+    with pytest.raises(ValueError, match="T must be integers >= 1"):
+        expected_abs_walk(0)
 
 
 def test_lower_bound_is_stable_to_a_billion_steps():

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = """
 import json, numpy as np
 import theory_bench as tb
-from theory_bench.loop_cache import loop_for
+from theory_bench.engine.loop_cache import loop_for
 from tests.oracles import hinge_sample, make_hinge
 A, y = make_hinge()
 opt = tb.optimizers.StoSignSGD(0.1)

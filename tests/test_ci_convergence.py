@@ -6,7 +6,7 @@ than 10% fails here, with the numbers.
 """
 import pytest
 
-import problems
+from theory_bench import problems
 from theory_bench.optimizers import StoSignSGD
 from theory_bench.testing import assert_converges, assert_regret_rate
 

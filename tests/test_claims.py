@@ -3,7 +3,7 @@ import json
 import math
 
 
-from theory_bench.claims import Claim, Covers, Measurement, Range, table
+from theory_bench.analysis.claims import Claim, Covers, Measurement, Range, table
 
 
 def claim(main, variant, allowed=Range(0.4, 0.6)):

@@ -38,18 +38,18 @@ class FakeExperiment:
         self.fail = fail
 
     def run(self, ctx):
-        from experiments.runs import spec
+        from theory_bench.experiments.runs import spec
         return {"r": ctx.runs(spec("skewed_linear", "StoSignSGD", 200, problem_kw=dict(d=2), checkpoints=[50, 200]), 3)}
 
     def claims(self, data, ctx):
-        from theory_bench.claims import Claim, Measurement, Range
+        from theory_bench.analysis.claims import Claim, Measurement, Range
         value = float(data["r"]["regret"][:, -1].mean())
         allowed = Range(hi=-1.0) if self.fail else Range(hi=1e9)
         return [Claim("fake-claim", "regret is finite", "R_T", allowed, Measurement.exact(value),
                       "a variant", Measurement.exact(2e9))]
 
     def figures(self, data, ctx, outdir):
-        from theory_bench.plotting import band, figure, save
+        from theory_bench.results.plotting import band, figure, save
         fig, axes = figure()
         band(axes[0][0], data["r"]["t"][0], data["r"]["regret"], "StoSignSGD")
         return save(fig, outdir, "fake")
@@ -57,10 +57,10 @@ class FakeExperiment:
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    import experiments
+    from theory_bench.experiments import registry
 
     def install(fail=False):
-        monkeypatch.setattr(experiments, "EXPERIMENTS", {"fake": FakeExperiment(fail)})
+        monkeypatch.setattr(registry, "EXPERIMENTS", {"fake": FakeExperiment(fail)})
     monkeypatch.chdir(tmp_path)
     return install
 

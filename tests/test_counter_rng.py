@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory_bench.counter_rng import uniforms
+from theory_bench.engine.counter_rng import uniforms
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 

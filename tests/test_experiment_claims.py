@@ -2,8 +2,8 @@
 fails on its falsifying variant) and its figures are written. ``-m slow`` runs the full forms."""
 import pytest
 
-import experiments
-from experiments.pipeline import run_experiment
+from theory_bench import experiments
+from theory_bench.experiments.pipeline import run_experiment
 
 
 @pytest.mark.parametrize("name", experiments.names())

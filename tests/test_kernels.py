@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from theory_bench import optimizers as O
-from theory_bench.counter_rng import uniforms
-from theory_bench.numpy_reference import noise_draws, reference_for
+from theory_bench.engine.counter_rng import uniforms
+from theory_bench.optimizers.numpy_reference import noise_draws, reference_for
 
 CASES = [
     O.SGD(0.1), O.SGD(0.1, momentum=0.8), O.SignSGD(0.1), O.Signum(0.1, beta=0.7), O.EFSignSGD(0.1),

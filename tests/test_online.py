@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-import problems
-from problems.online import linear_hindsight
+from theory_bench import problems
+from theory_bench.problems.online import linear_hindsight
 from theory_bench.optimizers import SignSGD, StoSignSGD
-from theory_bench.seeding import streams
+from theory_bench.engine.seeding import streams
 
 
 def test_rademacher_tape_matches_a_replay_of_the_rounds():
@@ -30,7 +30,7 @@ def test_linear_hindsight_on_an_asymmetric_box():
 def test_stream_hindsight_is_the_count_weighted_optimum(name):
     import cvxpy as cp
     import theory_bench as tb
-    from problems.online import TAPE_ARGS, new_tape
+    from theory_bench.problems.online import TAPE_ARGS, new_tape
     p = problems.make(name, n=30, d=3)
     tr = p.minimize(SignSGD(p.lr), 500, seed=2, checkpoints=[50, 500])
     # the same run by hand, keeping the tape: counts[j] = how often sample j was a round's loss

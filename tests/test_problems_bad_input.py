@@ -1,7 +1,7 @@
 """Bad parameters to the catalogue give clear errors."""
 import pytest
 
-import problems
+from theory_bench import problems
 
 
 @pytest.mark.parametrize("name,kw,match", [

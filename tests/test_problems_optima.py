@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import problems
-from problems.optimum import SolverFailure, cached_optimum, highs_optimum, solve_cvxpy
+from theory_bench import problems
+from theory_bench.problems.optimum import SolverFailure, cached_optimum, highs_optimum, solve_cvxpy
 
 LP_CASES = [
     ("hinge", dict(n=300, d=10)), ("hinge", dict(data="breast_cancer")),

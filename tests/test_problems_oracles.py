@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import problems
+from theory_bench import problems
 from tests.stats import bernstein_radius
 
 SMALL = {

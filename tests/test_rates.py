@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from theory_bench.bootstrap import bootstrap_interval, mean_interval
-from theory_bench.rates import bound_ratio, fit_slope, log_slope
+from theory_bench.analysis.bootstrap import bootstrap_interval, mean_interval
+from theory_bench.analysis.rates import bound_ratio, fit_slope, log_slope
 
 T = np.unique(np.logspace(2, 5, 9).astype(int))
 

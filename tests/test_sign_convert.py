@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-import problems
+from theory_bench import problems
 import theory_bench as tb
 from theory_bench import optimizers as O
-from theory_bench.sign_bias import conditional_step, marginal_bias, step_draws
+from theory_bench.analysis.sign_bias import conditional_step, marginal_bias, step_draws
 from tests.stats import bernstein_radius
 
 ROOT = Path(__file__).resolve().parents[1]

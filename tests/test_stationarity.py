@@ -4,7 +4,7 @@ import pytest
 
 import theory_bench as tb
 from theory_bench.optimizers import SGD
-from theory_bench.stationarity import goldstein_sampled, sample_ball
+from theory_bench.analysis.stationarity import goldstein_sampled, sample_ball
 
 abs_grad = lambda y: np.sign(y)
 max_grad = lambda y: np.eye(y.size)[np.argmax(y)]
@@ -47,7 +47,7 @@ def test_bad_arguments(kw, match):
 
 
 def window_reference(xs, gs, delta, p, q, checkpoints):
-    """The window rule of theory_bench.stationarity, in plain numpy."""
+    """The window rule of theory_bench.analysis.stationarity, in plain numpy."""
     out, anchor, acc, n = {}, None, None, 0
     for t, (x, g) in enumerate(zip(xs, gs), start=1):
         if n == 0 or np.linalg.norm(x - anchor, ord=p) > delta / 2:

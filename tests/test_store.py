@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import experiments.runs as runs
-from experiments.context import Context
-from experiments.runs import spec
-from theory_bench.store import MissingResults, ResultStore, StoreError
+import theory_bench.experiments.runs as runs
+from theory_bench.experiments.context import Context
+from theory_bench.experiments.runs import spec
+from theory_bench.results.store import MissingResults, ResultStore, StoreError
 
 SPEC = spec("skewed_linear", "StoSignSGD", 500, problem_kw=dict(d=3), checkpoints=[10, 100, 500])
 

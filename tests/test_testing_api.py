@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import problems
+from theory_bench import problems
 from tests import user_optimizers as U
-from theory_bench.optimizers import StoSignSGD
+from theory_bench.optimizers import SGD, SignSGD, StoSignSGD
 from theory_bench.testing import assert_converges, assert_regret_rate, assert_unbiased
 
 GRID = [1000, 3000, 10_000, 30_000]
@@ -85,9 +85,28 @@ def test_assert_unbiased_on_user_sign_operators():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="on must be 'x_avg'"):
         assert_converges(StoSignSGD(0.1), "counterexample_2d", 10, on="last")
+    on_diagonal = problems.make("counterexample_2d", x0=(0.5, -0.5))        # SignSGD has no floor there
     with pytest.raises(ValueError, match="there is no default tolerance; pass tol="):
-        assert_converges(StoSignSGD(0.1), "counterexample_2d", 10)
+        assert_converges(StoSignSGD(0.1), on_diagonal, 10)
     with pytest.raises(ValueError, match="'hinge' is not an online adversary"):
         assert_regret_rate(StoSignSGD(0.1), "hinge", GRID)
     with pytest.raises(ValueError, match="T_grid needs at least 3 distinct horizons"):
         assert_regret_rate(StoSignSGD(0.1), "skewed_linear", [10, 100])
+
+
+def test_default_tolerance_on_the_headline_counterexample():
+    """No tol= needed on counterexample 1: 1% of SignSGD's floor, and the message says so."""
+    result = assert_converges(StoSignSGD(0.3), "counterexample_2d", 10_000)
+    assert result.threshold == pytest.approx(0.0065)
+    assert "1% of SignSGD's floor" in result.extra["tolerance"]
+    with pytest.raises(AssertionError, match=r"tol=0.0065, the default for counterexample_2d: 1% of SignSGD's floor "
+                                             r"eps \|x1 \+ x2\| = 0.65"):
+        assert_converges(SignSGD(0.3), "counterexample_2d", 10_000)
+
+
+def test_default_tolerance_on_nesterov_is_the_span_floor():
+    """Half the initial gap: reachable after d steps, impossible within k = d - 1 steps (docs/theory.md §3.4)."""
+    assert_converges(SGD(1.0), "nesterov", 10_000)
+    assert_converges(StoSignSGD(0.1), "nesterov", 10_000)
+    with pytest.raises(AssertionError, match=r"0.5 x the initial gap .* with k = 49"):
+        assert_converges(SGD(1.0), "nesterov", 49)

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from theory_bench import optimizers as O
-from theory_bench.counter_rng import step_key, uniform01
+from theory_bench.engine.counter_rng import step_key, uniform01
 from theory_bench.optimizers.signs import sign
 from tests.stats import bernstein_radius
 

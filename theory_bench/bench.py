@@ -1,7 +1,7 @@
 """``theory-bench bench``: kernel throughput against numpy and the memory roofline, from one run.
 
 For each optimizer kernel and ``d = 10^3 .. 10^7`` it times one step of the numba kernel and of
-the numpy-vectorised reference (``theory_bench.numpy_reference``, noise drawn with
+the numpy-vectorised reference (``theory_bench.optimizers.numpy_reference``, noise drawn with
 ``Generator.random``), in million coordinates per second, and compares the kernel's memory
 traffic (the arrays it must read and write, STREAM convention: no write-allocate) with the
 bandwidth of a STREAM triad ``a = b + s c`` measured in the same run. It then times the whole
@@ -13,8 +13,9 @@ import time
 import numpy as np
 from numba import njit
 
-from theory_bench import minimize, optimizers as O
-from theory_bench.numpy_reference import noise_draws, reference_for
+from theory_bench import optimizers as O
+from theory_bench.engine.minimize import minimize
+from theory_bench.optimizers.numpy_reference import noise_draws, reference_for
 
 # Bytes each kernel must move per coordinate: 8 per array read + 8 per array written.
 TRAFFIC = {

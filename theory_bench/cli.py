@@ -1,11 +1,8 @@
-"""The ``theory-bench`` command line.
-
-The engine never imports the catalogue or the experiments at module level: the commands that
-need them find them by name (``importlib``), as plugins, so the arrows stay
-``experiments -> problems -> theory_bench``.
+"""The ``theory-bench`` command line, a front door: it sits above the experiments and the
+catalogue and imports them inside the commands that need them, so ``theory-bench --help`` and
+``bench`` start without loading either (docs/architecture.md).
 """
 import argparse
-import importlib
 import json
 import sys
 
@@ -20,17 +17,12 @@ EXAMPLES = """examples:
 """
 
 
-def _module(name):
-    return importlib.import_module(name)
-
-
 def _cmd_list(args):
-    from theory_bench import optimizers
-    exps = _module("experiments")
+    from theory_bench import experiments as exps
+    from theory_bench import optimizers, problems as catalogue
     print("experiments (theory-bench run NAME):")
     for name in exps.names():
         print(f"  {name:18s} {exps.get(name).TITLE}")
-    catalogue = _module("problems")
     print("problems (problems.make(name, **params)):")
     for name in catalogue.names():
         p = catalogue.make(name)
@@ -49,7 +41,7 @@ def _run_kw(args):
 
 
 def _summary(claims, paths, args):
-    from theory_bench.claims import table
+    from theory_bench.analysis.claims import table
     print(table(claims))
     failed = [c.id for c in claims if c.status != "passed"]
     print(f"\nclaims: {len(claims) - len(failed)} passed, {len(failed)} not passed"
@@ -59,13 +51,13 @@ def _summary(claims, paths, args):
 
 
 def _cmd_run(args):
-    pipeline = _module("experiments.pipeline")
+    from theory_bench.experiments import pipeline
     claims, paths = pipeline.run_experiment(args.name, **_run_kw(args))
     return _summary(claims, paths, args)
 
 
 def _cmd_reproduce(args):
-    pipeline = _module("experiments.pipeline")
+    from theory_bench.experiments import pipeline
     claims, paths = pipeline.run_all(**_run_kw(args))
     written = pipeline.publish(claims, args.figures, "README.md")
     code = _summary(claims, paths, args)
@@ -74,7 +66,7 @@ def _cmd_reproduce(args):
 
 
 def _cmd_check(args):
-    pipeline = _module("experiments.pipeline")
+    from theory_bench.experiments import pipeline
     kw = _run_kw(args)
     kw["progress"] = kw["progress"] and not args.json
     claims, _ = pipeline.run_all(draw=False, **kw)
@@ -85,7 +77,7 @@ def _cmd_check(args):
 
 
 def _cmd_plot(args):
-    pipeline = _module("experiments.pipeline")
+    from theory_bench.experiments import pipeline
     _, paths = pipeline.run_experiment(args.name, quick=args.quick, seeds=args.seeds, out=args.out,
                                        figures_dir=args.figures, compute=False, progress=False)
     print("\n".join(map(str, paths)))
@@ -155,7 +147,7 @@ def main(argv=None):
     try:
         return args.func(args)
     except (ValueError, LookupError, RuntimeError) as err:
-        from theory_bench.store import MissingResults, StoreError
+        from theory_bench.results.store import MissingResults, StoreError
         if isinstance(err, (MissingResults, StoreError)) or type(err) is ValueError:
             print(f"theory-bench: error: {err}", file=sys.stderr)
             return 2

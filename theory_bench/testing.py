@@ -1,28 +1,27 @@
 """Convergence checks for an optimizer author's CI (THEORY.md sections 2.1, 3, 5).
 
 - ``assert_converges(optimizer, problem, T, *, seeds=5, tol=None, on="x_avg")``: the gap to the
-  cvxpy optimum after ``T`` steps is below ``tol`` for every seed (default ``tol``: the
-  online-to-batch bound ``sqrt(2) w sum_i L_i / sqrt(T)`` that StoSignSGD's theory gives).
+  cvxpy optimum after ``T`` steps is below ``tol`` for every seed. The default ``tol`` is the
+  problem's (``Problem.default_tolerance``): a fraction of the known failure floor on the
+  counterexamples and Nesterov's function, else the online-to-batch bound
+  ``sqrt(2) w sum_i L_i / sqrt(T)`` that StoSignSGD's theory gives (docs/theory.md §3.1).
 - ``assert_regret_rate(optimizer, adversary, T_grid, *, seeds=20, slope=(0.4, 0.6))``: the
   bootstrap interval of the regret's log-log slope lies inside ``slope``.
 - ``assert_unbiased(sign_operator, ...)``: ``sign_operator(g, G, rng)`` has mean ``g / G``.
 ``optimizer`` is one of ours, or any object with ``init(x0) -> state`` and
-``step(x, g, state, t, rng) -> x`` (``theory_bench.protocol``). ``problem`` is a
-``problems.Problem`` or the name of one (``"counterexample_2d"``). Seeds are fixed (children of
+``step(x, g, state, t, rng) -> x`` (``theory_bench.engine.protocol``). ``problem`` is a
+``theory_bench.problems.Problem`` or the name of one (``"counterexample_2d"``). Seeds are fixed (children of
 ``root_seed``) and stated in every message; statistical thresholds come from the variance so a
 correct optimizer fails less than once in a million runs.
 """
-import importlib
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory_bench.bounds import online_to_batch_gap, stosign_regret_upper
-from theory_bench.concentration import bernstein_radius
-from theory_bench.protocol import check_protocol, optimizer_name
-from theory_bench.rates import fit_slope
-from theory_bench.seeding import spawn_seeds
+from theory_bench.analysis.concentration import bernstein_radius
+from theory_bench.engine.protocol import check_protocol, optimizer_name
+from theory_bench.analysis.rates import fit_slope
+from theory_bench.engine.seeding import spawn_seeds
 
 ROOT_SEED = 20260423
 
@@ -42,19 +41,9 @@ class ConvergenceResult:
 
 def _problem(problem, **kw):
     if isinstance(problem, str):
-        return importlib.import_module("problems").make(problem, **kw)
+        from theory_bench import problems         # a front door may reach the catalogue
+        return problems.make(problem, **kw)
     return problem
-
-
-def _width(p):
-    w = float(np.max(p.hi - p.lo))
-    return w if math.isfinite(w) else None
-
-
-def batch_bound(p, T):
-    """StoSignSGD's online-to-batch gap bound at ``T`` with ``G = L`` (None on an unbounded box)."""
-    w = _width(p)
-    return None if w is None else float(online_to_batch_gap(stosign_regret_upper(T, p.L.sum(), w), T))
 
 
 def _seeds(seeds, root_seed):
@@ -70,17 +59,19 @@ def assert_converges(optimizer, problem, T, *, seeds=5, tol=None, on="x_avg", ro
         raise ValueError(f"on must be 'x_avg' (the averaged iterate) or 'x' (the last one), got {on!r}")
     p = _problem(problem)
     f_star = p.optimum()[1]
-    bound = batch_bound(p, T)
+    bound = p.batch_bound(T)
     if tol is None:
-        if bound is None:
-            raise ValueError(f"problem {p.name!r} has an unbounded box, so there is no default tolerance; pass tol=")
-        tol = bound
+        tol, why = p.default_tolerance(T)
+        tol_note = f"tol={tol:.4g}, the default for {p.name}: {why}"
+    else:
+        tol_note = f"tol={tol:.4g}"
     name = optimizer_name(optimizer)
     gaps = []
     for s in _seeds(seeds, root_seed):
         tr = p.minimize(optimizer, T, seed=s, checkpoints=[T])
         gaps.append((tr.losses_avg if on == "x_avg" else tr.losses)[-1] - f_star)
-    result = ConvergenceResult(name, p.name, T, [float(g) for g in gaps], float(tol), bound)
+    result = ConvergenceResult(name, p.name, T, [float(g) for g in gaps], float(tol), bound,
+                               extra={"tolerance": tol_note})
     bad = [i for i, g in enumerate(gaps) if not g <= tol]
     if bad:
         per_seed = ", ".join(f"seed {i}: {g:.4g}" + (" <- above" if i in bad else "") for i, g in enumerate(gaps))
@@ -88,9 +79,10 @@ def assert_converges(optimizer, problem, T, *, seeds=5, tol=None, on="x_avg", ro
         raise AssertionError(
             f"{name} does not converge on {p.name} {p.params}: gap f({on}) - f* after T={T} steps exceeds "
             f"tol={tol:.4g} for {len(bad)} of {len(gaps)} seeds.\n"
+            f"  {tol_note}\n"
             f"  gaps per seed ({len(gaps)} children of SeedSequence({root_seed})): {per_seed}\n"
             f"  theory at T={T}: {theory}\n"
-            f"  draw the curve: theory-bench run convex (or python -c \"import problems; "
+            f"  draw the curve: theory-bench run convex (or python -c \"from theory_bench import problems; "
             f"print(problems.make({p.name!r}).minimize(OPT, {T}).losses_avg)\")")
     return result
 

@@ -1,13 +1,13 @@
 """The optimizers, one module per algorithm (THEORY.md section 2).
 
 Each class validates its hyperparameters on construction and carries one numba kernel
-(``Optimizer.kernel``) that the run loop of ``theory_bench.minimize`` calls once per step.
+(``Optimizer.kernel``) that the run loop of ``theory_bench.engine.minimize`` calls once per step.
 ``sign_convert(base, ...)`` turns SGD, heavy ball, AdaGrad, Adam or AdamW into its sign
 counterpart (THEORY.md section 2.2).
 """
 from theory_bench.optimizers.adagrad import AdaGrad
 from theory_bench.optimizers.adam import Adam, AdamW
-from theory_bench.optimizers.base import Optimizer
+from theory_bench.engine.optimizer import Optimizer
 from theory_bench.optimizers.ef_signsgd import EFSignSGD
 from theory_bench.optimizers.lion import Lion
 from theory_bench.optimizers.sgd import SGD

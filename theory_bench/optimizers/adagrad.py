@@ -6,7 +6,7 @@ import math
 
 from numba import njit
 
-from theory_bench.optimizers.base import Optimizer, positive
+from theory_bench.engine.optimizer import Optimizer, positive
 from theory_bench.optimizers.direction import Direction, no_decay, no_prep
 
 

@@ -9,7 +9,7 @@ import math
 
 from numba import njit
 
-from theory_bench.optimizers.base import Optimizer, nonnegative, positive, unit_interval
+from theory_bench.engine.optimizer import Optimizer, nonnegative, positive, unit_interval
 from theory_bench.optimizers.direction import Direction
 
 

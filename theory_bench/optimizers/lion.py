@@ -4,7 +4,7 @@
 """
 from numba import njit
 
-from theory_bench.optimizers.base import Optimizer, nonnegative, unit_interval
+from theory_bench.engine.optimizer import Optimizer, nonnegative, unit_interval
 from theory_bench.optimizers.signs import sign
 
 

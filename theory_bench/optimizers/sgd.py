@@ -4,7 +4,7 @@
 """
 from numba import njit
 
-from theory_bench.optimizers.base import Optimizer, unit_interval
+from theory_bench.engine.optimizer import Optimizer, unit_interval
 from theory_bench.optimizers.direction import Direction, gradient, no_decay, no_prep
 
 

@@ -15,13 +15,13 @@ its expected step is ``eta_t u_t / B_t``, one bit per coordinate. The ablation a
 
 ``sign_convert(SGD(lr))`` is StoSignSGD's theory form and ``sign_convert(SGD(lr, momentum=b))``
 its practical form (without weight decay), bit for bit. Each variant is compiled once into its own
-kernel (``theory_bench.codegen``), cached on disk, as fast as the hand-written one.
+kernel (``theory_bench.engine.codegen``), cached on disk, as fast as the hand-written one.
 """
 import numpy as np
 
-from theory_bench.codegen import compile_bound
+from theory_bench.engine.codegen import compile_bound
 from theory_bench.optimizers import sign_kernels as K
-from theory_bench.optimizers.base import Optimizer, _finite
+from theory_bench.engine.optimizer import Optimizer, _finite
 
 ENVELOPES = ("max", "decayed_max", "constant", "current", "norm_inf", "norm_2")
 NOISES = ("uniform", "gaussian", "none")

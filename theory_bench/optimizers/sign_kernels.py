@@ -1,7 +1,7 @@
 """The pieces a converted sign kernel is made of, and its two templates (THEORY.md section 2.2).
 
 A converted kernel is one of the two templates below with its globals bound by
-``theory_bench.codegen.compile_bound``: the base optimizer's direction (``PREP``, ``DIRECTION``,
+``theory_bench.engine.codegen.compile_bound``: the base optimizer's direction (``PREP``, ``DIRECTION``,
 ``DECAY``, from ``theory_bench.optimizers.direction``), an envelope, a noise, and the constants
 ``NB`` (how many base hyperparameters come first in ``h``), ``ROW_B`` (the state row that holds
 the envelope, after the base's rows) and ``SCALED``. Numba compiles the bound constants in, so
@@ -20,7 +20,7 @@ import math
 
 from numba import njit
 
-from theory_bench.counter_rng import step_key, uniform01
+from theory_bench.engine.counter_rng import step_key, uniform01
 from theory_bench.optimizers.signs import sign
 
 __all__ = ["step_key", "uniform01", "sign", "math"]

@@ -1,7 +1,7 @@
 """SignSGD (THEORY.md section 2): ``x <- x - eta_t sign(g)``, with ``sign(0) = 0``."""
 from numba import njit
 
-from theory_bench.optimizers.base import Optimizer
+from theory_bench.engine.optimizer import Optimizer
 from theory_bench.optimizers.signs import sign
 
 

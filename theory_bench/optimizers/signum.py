@@ -1,7 +1,7 @@
 """Signum (Bernstein et al. 2018; THEORY.md section 2): ``m <- b m + (1-b) g``; ``x <- x - eta_t sign(m)``."""
 from numba import njit
 
-from theory_bench.optimizers.base import Optimizer, unit_interval
+from theory_bench.engine.optimizer import Optimizer, unit_interval
 from theory_bench.optimizers.signs import sign
 
 

@@ -5,12 +5,12 @@ Practical form: ``m <- b1 m + (1-b1) g``; ``G <- max(G, |m|)``;
 ``x <- x - eta_t sign(m + G n) - eta_t lam x``.
 The envelope is updated before the noise is drawn, so ``G >= |g|`` (or ``|m|``) always and the
 step is unbiased for ``eta_t g / G``. ``n`` is the counter-based uniform of
-``theory_bench.counter_rng`` at ``(key, t, i)``.
+``theory_bench.engine.counter_rng`` at ``(key, t, i)``.
 """
 from numba import njit
 
-from theory_bench.counter_rng import step_key, uniform01
-from theory_bench.optimizers.base import Optimizer, nonnegative, unit_interval
+from theory_bench.engine.counter_rng import step_key, uniform01
+from theory_bench.engine.optimizer import Optimizer, nonnegative, unit_interval
 from theory_bench.optimizers.signs import sto_sign
 
 

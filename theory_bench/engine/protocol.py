@@ -15,11 +15,11 @@ import copy
 
 import numpy as np
 
-from theory_bench import run_loop
-from theory_bench.loop_cache import is_jitted, loop_for
-from theory_bench.minimize import losses_at, minimize, prepare, raise_on, timed_call
-from theory_bench.optimizers.base import Optimizer
-from theory_bench.trace import Trace
+from theory_bench.engine import run_loop
+from theory_bench.engine.loop_cache import is_jitted, loop_for
+from theory_bench.engine.minimize import losses_at, minimize, prepare, raise_on, timed_call
+from theory_bench.engine.optimizer import Optimizer
+from theory_bench.engine.trace import Trace
 
 
 def optimizer_name(optimizer):
@@ -41,7 +41,7 @@ def check_protocol(optimizer):
 
 
 def minimize_any(optimizer, grad, x0, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None):
-    """``theory_bench.minimize`` for our optimizers, the protocol loop for a user's own."""
+    """``theory_bench.engine.minimize`` for our optimizers, the protocol loop for a user's own."""
     check_protocol(optimizer)
     if isinstance(optimizer, Optimizer):
         return minimize(grad, x0, optimizer, T, args=args, seed=seed, box=box, loss=loss, checkpoints=checkpoints)

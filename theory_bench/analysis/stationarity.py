@@ -16,7 +16,8 @@ the ``(delta, q)`` stationarity of ``x`` is ``min{||v||_q : v in d_delta f(x)}``
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from theory_bench.engine.window import norm
 
 
 @dataclass
@@ -88,29 +89,3 @@ def goldstein_sampled(grad, x, delta, *, K=64, p=2.0, q=2.0, seed=0):
     G = np.array([np.asarray(grad(y), dtype=np.float64) for y in points])
     value, lam = min_norm_in_hull(G, q)
     return Stationarity(value=value, delta=float(delta), p=p, q=q, K=int(K), weights=lam)
-
-
-@njit(cache=True)
-def norm(v, q):
-    if q == 1.0:
-        return np.abs(v).sum()
-    if q == 2.0:
-        return np.sqrt(v @ v)
-    return np.abs(v).max()
-
-
-@njit(cache=True)
-def window_step(win, anchor, gsum, x, g):
-    """Add ``(x, g)`` to the window, restarting it at ``x`` when ``x`` left the ball of radius
-    ``delta / 2`` around ``anchor``. ``win = [delta, p, q, count]``."""
-    if win[3] == 0.0 or norm(x - anchor, win[1]) > 0.5 * win[0]:
-        anchor[:] = x
-        gsum[:] = 0.0
-        win[3] = 0.0
-    gsum += g
-    win[3] += 1.0
-
-
-@njit(cache=True)
-def window_value(win, gsum):
-    return norm(gsum / win[3], win[2])

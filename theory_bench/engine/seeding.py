@@ -5,7 +5,7 @@ A run's ``seed`` (an int >= 0 or a ``numpy.random.SeedSequence``) is split with
 - the oracle's ``numpy.random.Generator`` (PCG64), passed as ``rng`` to ``grad(x, rng, *args)``:
   numba shares its state with Python, so jitted and plain oracles draw the same numbers;
 - the optimizer's 64-bit noise key, from which the sign noise is a counter-based hash of
-  ``(key, t, i)`` (``theory_bench.counter_rng``).
+  ``(key, t, i)`` (``theory_bench.engine.counter_rng``).
 Same seed, same platform: bit-identical trajectory. For many runs, ``spawn_seeds(root, n)``
 gives ``n`` children of one ``SeedSequence``, whose streams are independent.
 """

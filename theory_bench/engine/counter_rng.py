@@ -13,7 +13,7 @@ The scheme is SplitMix64 (Steele, Lea, Flood 2014), used as a counter-based gene
 ``mix64`` is SplitMix64's output finaliser (a bijection of 64-bit words), ``GAMMA`` the odd
 golden-ratio increment. Within a step the coordinates are one SplitMix64 stream seeded with
 ``k_t``; distinct steps get hashed, hence unrelated, starting points. The key itself comes
-from ``numpy.random.SeedSequence`` (see ``theory_bench.seeding``), so parallel runs get
+from ``numpy.random.SeedSequence`` (see ``theory_bench.engine.seeding``), so parallel runs get
 independent keys.
 """
 import numpy as np

@@ -1,15 +1,15 @@
-"""``theory_bench.minimize``: run one optimizer on one (sub)gradient oracle for ``T`` steps."""
+"""``theory_bench.engine.minimize``: run one optimizer on one (sub)gradient oracle for ``T`` steps."""
 import copy
 import time
 
 import numpy as np
 
-from theory_bench import run_loop, schedules
-from theory_bench.checkpoints import check_checkpoints
-from theory_bench.loop_cache import loop_for
-from theory_bench.optimizers.base import Optimizer
-from theory_bench.seeding import streams
-from theory_bench.trace import Trace
+from theory_bench.engine import run_loop, schedules
+from theory_bench.engine.checkpoints import check_checkpoints
+from theory_bench.engine.loop_cache import loop_for
+from theory_bench.engine.optimizer import Optimizer
+from theory_bench.engine.seeding import streams
+from theory_bench.engine.trace import Trace
 
 
 def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None,
@@ -25,12 +25,12 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     scalars or arrays, and every step is projected onto it. ``loss(x, *args) -> float`` is
     evaluated at the checkpoints (default: about 60 log-spaced steps ending at ``T``).
     ``window=(delta, p, q)`` also records the trajectory-window ``(delta, q)`` stationarity in
-    the ``l_p`` geometry at the checkpoints (``Trace.window``; ``theory_bench.stationarity``).
-    The randomness scheme is described in ``theory_bench.seeding``.
+    the ``l_p`` geometry at the checkpoints (``Trace.window``; ``theory_bench.analysis.stationarity``).
+    The randomness scheme is described in ``theory_bench.engine.seeding``.
     """
     if not isinstance(optimizer, Optimizer):
         raise ValueError(f"optimizer must be an instance from theory_bench.optimizers, got {optimizer!r}; "
-                         "for your own optimizer use theory_bench.protocol.minimize_any")
+                         "for your own optimizer use theory_bench.engine.protocol.minimize_any")
     x0, T, lo, hi, boxed, ckpts, rng, key = prepare(grad, x0, T, args, seed, box, checkpoints)
     kind, table = schedules.resolve(optimizer.schedule, T)
     S, h = optimizer.init_state(x0), optimizer.hyper

@@ -8,7 +8,7 @@ whose body is the source of ``run_horizon``, compiled with ``cache=True``. The f
 hash of that source, of the oracle's and kernel's module files and of the numba version, so
 editing any of them gives a new file instead of a stale cache.
 
-The files go to ``loops/`` under ``theory_bench.cache_dir.cache_root``; deleting it is safe.
+The files go to ``loops/`` under ``theory_bench.engine.cache_dir.cache_root``; deleting it is safe.
 """
 import importlib
 import types
@@ -16,8 +16,8 @@ import types
 import numba
 from numba.core.registry import CPUDispatcher
 
-from theory_bench import run_loop
-from theory_bench.codegen import compile_bound
+from theory_bench.engine import run_loop
+from theory_bench.engine.codegen import compile_bound
 
 _LOADED = {}
 

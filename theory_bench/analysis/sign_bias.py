@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from theory_bench.concentration import bernstein_radius
+from theory_bench.analysis.concentration import bernstein_radius
 
 
 @dataclass

@@ -4,14 +4,14 @@ A kernel has the one signature the run loop calls, ``kernel(x, g, S, h, lr, t, k
 ``x`` the iterate (updated in place), ``g`` the subgradient, ``S`` the state as a
 ``(len(state_names), d)`` array (updated in place), ``h`` the hyperparameters as a float
 array (``hyper_names`` order), ``lr`` this step's ``eta_t``, ``t`` the step (from 1) and
-``key`` the run's noise key (``theory_bench.counter_rng``). Projection onto the box is done
+``key`` the run's noise key (``theory_bench.engine.counter_rng``). Projection onto the box is done
 by the run loop after the kernel, so every algorithm is projected the same way.
 """
 import math
 
 import numpy as np
 
-from theory_bench.schedules import check_schedule
+from theory_bench.engine.schedules import check_schedule
 
 
 def positive(name, value):

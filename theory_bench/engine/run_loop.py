@@ -1,6 +1,6 @@
 """The run loop: the whole horizon in one call (DESIGN.md, "Rules that make it fast").
 
-``run_horizon`` is written once and used three ways by ``theory_bench.loop_cache``:
+``run_horizon`` is written once and used three ways by ``theory_bench.engine.loop_cache``:
 compiled with ``cache=True`` in a generated module when the oracle is an importable numba
 function (the fast path: no compile in a second process), compiled without cache when it is
 not importable (defined in ``__main__`` or inside a function), and run as plain Python with a
@@ -12,18 +12,18 @@ Conventions: ``x_1 = x0``; at step ``t = 1..T`` the oracle is called at ``x_t``,
 ``x_avg_t = mean(x_1..x_t)`` is updated, the kernel makes ``x_{t+1}`` and the box clips it.
 At a checkpoint ``t`` the loop records ``x_{t+1}`` (the iterate after ``t`` steps),
 ``x_avg_t``, the per-row sums of the optimizer state (``sum_i G_{t,i}`` for the envelope) and,
-when ``win[0] = delta > 0``, the trajectory-window stationarity (``theory_bench.stationarity``).
+when ``win[0] = delta > 0``, the trajectory-window stationarity (``theory_bench.engine.window``).
 """
 import numpy as np
 from numba import njit
 
-from theory_bench.schedules import CONSTANT, INV_SQRT
-from theory_bench.stationarity import window_step, window_value
+from theory_bench.engine.schedules import CONSTANT, INV_SQRT
+from theory_bench.engine.window import window_step, window_value
 
-# Status codes returned by run_horizon; theory_bench.minimize turns them into exceptions.
+# Status codes returned by run_horizon; theory_bench.engine.minimize turns them into exceptions.
 OK, BAD_SHAPE, NONFINITE_GRAD, NONFINITE_ITERATE, BAD_STEP_SHAPE = 0, 1, 2, 3, 4
 
-GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.loop_cache
+GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.engine.loop_cache
 
 
 @njit(cache=True)
@@ -114,7 +114,7 @@ def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, che
 
 
 def run_user_horizon(x0, state, rng, args, T, lo, hi, boxed, checkpoints):
-    """The same loop for a user's optimizer: ``STEP(x, g, state, t, rng) -> x`` (``theory_bench.protocol``)."""
+    """The same loop for a user's optimizer: ``STEP(x, g, state, t, rng) -> x`` (``theory_bench.engine.protocol``)."""
     d = x0.shape[0]
     x, x_avg, xs, xs_avg, state_sums = buffers(x0, checkpoints.shape[0], 0)
     no_state = np.zeros((0, d))

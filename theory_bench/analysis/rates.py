@@ -8,7 +8,7 @@
 """
 import numpy as np
 
-from theory_bench.bootstrap import bootstrap_interval
+from theory_bench.analysis.bootstrap import bootstrap_interval
 
 
 def log_slope(T, y):

@@ -6,7 +6,7 @@ import numpy as np
 
 @dataclass
 class Trace:
-    """One run of ``theory_bench.minimize``.
+    """One run of ``theory_bench.engine.minimize``.
 
     ``x`` is the iterate after ``T`` steps and ``x_avg = mean(x_1..x_T)``, the average of the
     points where the oracle was called. At checkpoint ``t[k]``: ``xs[k]`` is the iterate after

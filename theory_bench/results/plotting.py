@@ -21,7 +21,7 @@ def figure(ncols=1, nrows=1, width=5.0, height=3.8):
 
 def band(ax, t, samples, label, color=None, level=0.95, **kw):
     """The mean over seeds (rows) as a line, a bootstrap interval of the mean as a band."""
-    from theory_bench.bootstrap import mean_interval
+    from theory_bench.analysis.bootstrap import mean_interval
     samples = np.atleast_2d(np.asarray(samples, dtype=np.float64))
     if samples.shape[0] > 1:
         m, lo, hi = mean_interval(samples, level=level, n_boot=500)
