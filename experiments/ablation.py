@@ -1,4 +1,4 @@
-"""The ablation of the sign conversion (THEORY.md section 2.2): which parts of StoSignSGD matter.
+"""The ablation of the sign conversion (docs/theory.md §2.2): which parts of StoSignSGD matter.
 
 Every converted base (SGD, heavy ball, AdaGrad, Adam, AdamW; running max, uniform noise) and every
 variant of one axis at a time on the SGD base (envelope: decayed max, a constant ``C = max L`` and a

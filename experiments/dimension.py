@@ -1,4 +1,4 @@
-"""Regret grows linearly in the dimension at fixed ``T`` (THEORY.md sections 3.1, 3.2).
+"""Regret grows linearly in the dimension at fixed ``T`` (docs/theory.md §3.1, §3.2).
 
 Claim ``regret-linear-in-d``: StoSignSGD's mean regret on the skewed adversary at fixed ``T``,
 for ``d = 4 .. 64``: the slope of ``log R_T`` against ``log d`` lies in [0.9, 1.1], as the

@@ -1,4 +1,4 @@
-"""The divergence counterexamples (THEORY.md section 3.3): SignSGD stuck, StoSignSGD converging.
+"""The divergence counterexamples (docs/theory.md §3.3): SignSGD stuck, StoSignSGD converging.
 
 Claims:
 - ``signsgd-stuck-2d``: on ``eps|x1+x2| + |x1-x2|`` (resisting oracle), SignSGD's averaged-iterate

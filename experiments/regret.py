@@ -1,4 +1,4 @@
-"""Regret against the upper and lower bounds (THEORY.md sections 3.1, 3.2, 5).
+"""Regret against the upper and lower bounds (docs/theory.md §3.1, §3.2, §5).
 
 Claims:
 - ``regret-rate-skewed``: StoSignSGD's regret on the skewed adversary grows as ``sqrt(T)`` (slope
@@ -6,7 +6,7 @@ Claims:
 - ``regret-bound-skewed``: ``max_T mean(R_T) / bound(T) <= 1`` with the data-dependent
   ``sum_i E[G_{T,i}]`` of the same runs; variant SignSGD against the same bound (with ``G = L``).
 - ``regret-rate-<stream>`` / ``regret-bound-<stream>``: the same on streams of hinge and L1
-  samples; variant SignSGD fed the same stream with skewed zero-mean noise (THEORY 3.3.3).
+  samples; variant SignSGD fed the same stream with skewed zero-mean noise (docs/theory.md §3.3.3).
 - ``lower-bound-<algorithm>``: on the Rademacher adversary every algorithm's mean regret equals
   ``d D L E|S_T|`` (a check of the harness); variant: the biased adversary ``p_plus = 0.6``.
 - ``upper-over-lower``: StoSignSGD's tuned upper bound over the exact lower bound stays within

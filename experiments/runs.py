@@ -12,8 +12,9 @@ from functools import partial
 import numpy as np
 
 from theory_bench import problems
-import theory_bench as tb
 from theory_bench import optimizers as O
+from theory_bench.engine.minimize import minimize
+from theory_bench.engine.seeding import spawn_seeds
 from theory_bench.results.parallel import iter_runs
 from theory_bench.results.store import MissingResults
 
@@ -54,7 +55,7 @@ def run_one(s, seed):
     opt_kw.setdefault("lr", p.lr)
     opt = make_optimizer(s["optimizer"], **opt_kw)
     if s.get("window") is not None:
-        tr = tb.minimize(p.oracle, p.x0, opt, s["T"], args=p.args, seed=seed, box=p.box, loss=p.loss_fn,
+        tr = minimize(p.oracle, p.x0, opt, s["T"], args=p.args, seed=seed, box=p.box, loss=p.loss_fn,
                          checkpoints=s["checkpoints"], window=tuple(s["window"]))
     else:
         tr = p.minimize(opt, s["T"], seed=seed, checkpoints=s["checkpoints"])
@@ -103,4 +104,4 @@ def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None):
 
 def seeds_for(n, root=20260423):
     """``n`` independent seeds, children of one root (stated in every claim)."""
-    return tb.spawn_seeds(root, n)
+    return spawn_seeds(root, n)

@@ -1,4 +1,4 @@
-"""Stationarity on the non-convex, non-smooth minis (THEORY.md section 4).
+"""Stationarity on the non-convex, non-smooth minis (docs/theory.md §4).
 
 Each mini (``relu_regression``, ``maxpool``, ``moe``) gets the skewed zero-mean gradient noise of
 ``problems.noise`` (``skew = 0.5``): unbiased feedback whose signs are biased.

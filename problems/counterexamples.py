@@ -1,10 +1,10 @@
-"""The counterexamples where SignSGD fails (THEORY.md section 3.3), with the set-ups that show it.
+"""The counterexamples where SignSGD fails (docs/theory.md §3.3), with the set-ups that show it.
 
 - ``counterexample_2d``: ``f(x) = eps |x1 + x2| + |x1 - x2|`` (Karimireddy et al. 2019). Off the
   kink ``x1 = x2`` the sign of every subgradient is ``+-(1, -1)``, so SignSGD never changes
   ``x1 + x2`` and stays at ``f >= eps |x1 + x2|`` (``extra['signsgd_floor']``). The default oracle
   takes the resisting subgradient ``+1`` of ``|u|`` at ``u = 0``; ``oracle="numpy_sign"`` takes
-  ``sign(0) = 0``, with which floating point lets SignSGD escape (THEORY 3.3.1).
+  ``sign(0) = 0``, with which floating point lets SignSGD escape (docs/theory.md §3.3.1).
 - ``skewed_linear``: ``f(x) = E[<xi, x>]`` on ``[-1, 1]^d``, ``xi_i = A`` w.p. ``q`` and ``-1``
   otherwise, i.i.d.; mean ``mu = qA - (1-q) > 0`` but ``q < 1/2``, so ``E[sign(xi)] < 0`` drives
   SignSGD to ``+1`` while ``x* = -1``. Also an online adversary (rounds ``<xi_t, x>``).

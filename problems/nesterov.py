@@ -1,4 +1,4 @@
-"""Nesterov's worst case for non-smooth convex methods (THEORY.md section 3.4; Nesterov 2004, 3.2.1).
+"""Nesterov's worst case for non-smooth convex methods (docs/theory.md §3.4; Nesterov 2004, 3.2.1).
 
 ``f(x) = gamma max_{i <= k+1} x_i + (mu/2) ||x||^2`` on ``[-R, R]^d`` from ``x0 = 0``, with the
 oracle ``gamma e_i + mu x`` for the smallest maximal index ``i``, ``gamma = M sqrt(k+1)/(1+sqrt(k+1))``

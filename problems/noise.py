@@ -1,4 +1,4 @@
-"""Skewed, zero-mean gradient noise (THEORY.md section 3.3.3): mean zero, median not.
+"""Skewed, zero-mean gradient noise (docs/theory.md §3.3.3): mean zero, median not.
 
 ``zeta = s (A - mu)`` w.p. ``q`` and ``s (-1 - mu)`` otherwise, ``mu = qA - (1-q)``: with the defaults
 ``q = 1/4, A = 4`` it is ``+3.75 s`` a quarter of the time and ``-1.25 s`` the rest, so

@@ -1,4 +1,4 @@
-"""Non-convex, non-smooth minis with the structure of deep learning (THEORY.md section 3.3.4, 4).
+"""Non-convex, non-smooth minis with the structure of deep learning (docs/theory.md §3.3.4, §4).
 
 Squared loss ``f(x) = mean_j (pred(x, a_j) - y_j)^2 / 2`` of a teacher-student model, ``y_j`` the
 output of a random teacher of the same architecture, on a box ``[-R, R]^d``:
@@ -10,9 +10,9 @@ output of a random teacher of the same architecture, on a box ``[-R, R]^d``:
   ``e* = argmax_e <u_e, a>``, ``pred = p_{e*} <w_{e*}, a>`` with ``p = softmax(U a)``;
   ``x = (W, U)``. The objective jumps where the router switches (ties), as real MoE layers do.
 None has a known optimum (the teacher's point has ``f = 0`` but is one of many); use the
-stationarity measures of THEORY 4. ``L`` is a conservative bound from the data and the box.
+stationarity measures of docs/theory.md §4. ``L`` is a conservative bound from the data and the box.
 ``skew > 0`` adds the skewed zero-mean noise of ``problems.noise`` to the stochastic gradient:
-unbiased feedback whose signs are biased (THEORY 3.3.3 on a non-convex objective).
+unbiased feedback whose signs are biased (docs/theory.md §3.3.3 on a non-convex objective).
 """
 import numpy as np
 from numba import njit

@@ -60,7 +60,7 @@ def linear_hindsight(S, lo, hi):
     return float(np.minimum(lo * S, hi * S).sum()), x
 
 
-# --- Rademacher linear: the lower-bound construction (THEORY 3.2) ------------------------------
+# --- Rademacher linear: the lower-bound construction (docs/theory.md §3.2) ------------------------------
 
 @njit(cache=True)
 def rademacher_grad(x, rng, L, p_plus, rec, ck, stat, snaps):

@@ -48,7 +48,7 @@ def make_hinge(n=200, d=10, seed=0):
 
 @njit(cache=True)
 def kink_2d(x, rng):
-    """Subgradient of 0.5|x1 + x2| + |x1 - x2| with the resisting choice +1 at the kinks (THEORY 3.3.1)."""
+    """Subgradient of 0.5|x1 + x2| + |x1 - x2| with the resisting choice +1 at the kinks (docs/theory.md §3.3.1)."""
     a = 1.0 if x[0] + x[1] >= 0.0 else -1.0
     b = 1.0 if x[0] - x[1] >= 0.0 else -1.0
     return np.array([0.5 * a + b, 0.5 * a - b])

@@ -7,7 +7,8 @@ from theory_bench.analysis.claims import Claim, Covers, Measurement, Range, tabl
 
 
 def claim(main, variant, allowed=Range(0.4, 0.6)):
-    return Claim("c", "rate is sqrt(T)", "slope", allowed, Measurement(*main), "SignSGD", Measurement(*variant))
+    return Claim("c", "rate is sqrt(T)", "slope", allowed, Measurement(*main), "SignSGD", Measurement(*variant),
+                 section="3.1, 3.3.2")
 
 
 def test_status():
@@ -26,7 +27,7 @@ def test_ranges_print_and_json():
     c = claim((0.5, 0.45, 0.55), (1.0, 0.98, 1.02), allowed=Range(hi=math.inf, lo=0.4))
     d = json.loads(json.dumps(c.to_dict()))
     assert d["status"] == "unfalsified" and d["measured"]["value"] == 0.5 and d["allowed"]["text"] == ">= 0.4"
-    assert "| c | rate is sqrt(T) |" in table([c])
+    assert "| c | §3.1, §3.3.2 | rate is sqrt(T) |" in table([c])
 
 
 def test_exact_measurement():

@@ -1,4 +1,4 @@
-"""THEORY 3.3: the counterexamples really fail for SignSGD and succeed for StoSignSGD (short runs)."""
+"""docs/theory.md §3.3: the counterexamples really fail for SignSGD and succeed for StoSignSGD (short runs)."""
 import numpy as np
 import pytest
 
@@ -23,7 +23,7 @@ def test_counterexample_2d_converges_for_stosign_and_sgd(opt):
 
 
 def test_counterexample_2d_sign_zero_oracle_lets_floating_point_escape():
-    """With sign(0) = 0 in the oracle, x1 - x2 lands exactly on 0.0 after step 2077 (THEORY 3.3.1)."""
+    """With sign(0) = 0 in the oracle, x1 - x2 lands exactly on 0.0 after step 2077 (docs/theory.md §3.3.1)."""
     p = problems.make("counterexample_2d", oracle="numpy_sign")
     tr = p.minimize(SignSGD(0.3), 3000, checkpoints=np.arange(1, 3001))
     diff = tr.xs[:, 0] - tr.xs[:, 1]
@@ -48,7 +48,7 @@ def test_skewed_quadratic_smoothness_does_not_save_signsgd():
 
 @pytest.mark.slow
 def test_counterexample_2d_full_horizon_numbers_of_theory():
-    """THEORY 3.3.1 at T = 1e5: SignSGD 0.6500, SGD ~2e-5, StoSignSGD ~1.2e-4 (3 seeds)."""
+    """docs/theory.md §3.3.1 at T = 1e5: SignSGD 0.6500, SGD ~2e-5, StoSignSGD ~1.2e-4 (3 seeds)."""
     p = problems.make("counterexample_2d")
     assert p.minimize(SignSGD(0.3), 10 ** 5).losses_avg[-1] == pytest.approx(0.65, abs=1e-4)
     assert p.minimize(SGD(0.3), 10 ** 5).losses_avg[-1] < 1e-4
@@ -57,7 +57,7 @@ def test_counterexample_2d_full_horizon_numbers_of_theory():
 
 @pytest.mark.parametrize("name", ["hinge", "l1"])
 def test_skewed_noise_on_a_d_dimensional_problem(name):
-    """THEORY 3.3.3: the same zero-mean, skewed noise on every coordinate of hinge and L1."""
+    """docs/theory.md §3.3.3: the same zero-mean, skewed noise on every coordinate of hinge and L1."""
     p = problems.make(name, d=10, skew=0.3)
     f_star = p.optimum()[1]
     sign = p.minimize(SignSGD(p.lr), 20_000).losses_avg[-1] - f_star

@@ -12,7 +12,7 @@ CASES = [
     O.AdaGrad(0.1), O.Adam(0.01, weight_decay=0.1), O.AdamW(0.01, weight_decay=0.1),
     O.Lion(0.05, weight_decay=0.1),
 ]
-# The sign conversion (THEORY 2.2): every base with the defaults, every envelope, noise and
+# The sign conversion (docs/theory.md §2.2): every base with the defaults, every envelope, noise and
 # scaling on bases that read x and keep state (heavy ball, Adam with coupled decay, AdamW).
 _HB, _ADAM, _ADAMW = O.SGD(0.1, momentum=0.8), O.Adam(0.01, weight_decay=0.1), O.AdamW(0.01, weight_decay=0.1)
 CASES += [O.sign_convert(b) for b in (O.SGD(0.1), _HB, O.AdaGrad(0.1), _ADAM, _ADAMW)]

@@ -96,7 +96,7 @@ def test_schedules():
 
 
 def test_stosign_converges_where_signsgd_is_stuck():
-    """THEORY 3.3.1 in a few lines: eps|x1 + x2| + |x1 - x2| with the resisting oracle."""
+    """docs/theory.md §3.3.1 in a few lines: eps|x1 + x2| + |x1 - x2| with the resisting oracle."""
     from tests.oracles import kink_2d
     T, x0 = 20_000, np.array([1.0, 0.3])
     f = lambda x: 0.5 * abs(x[0] + x[1]) + abs(x[0] - x[1])

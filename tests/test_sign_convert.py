@@ -1,4 +1,4 @@
-"""sign_convert (THEORY 2.2): exact reproduction of StoSignSGD, the switches' errors, the
+"""sign_convert (docs/theory.md §2.2): exact reproduction of StoSignSGD, the switches' errors, the
 statistics of the converted step, the on-disk kernel cache."""
 import json
 import math
@@ -117,7 +117,7 @@ def test_expected_step_is_u_over_B_or_u_scaled(base, scaled):
 
 
 def test_gaussian_noise_has_the_erf_mean():
-    """THEORY 2.2: with n ~ N(0, 1), E sign(u + B n) = erf(u / (sqrt(2) B)) - checked against the
+    """docs/theory.md §2.2: with n ~ N(0, 1), E sign(u + B n) = erf(u / (sqrt(2) B)) - checked against the
     exact variance 1 - m^2, union bound over coordinates at 1e-6."""
     warm, g = _state()
     n = 20_000

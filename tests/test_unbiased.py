@@ -1,4 +1,4 @@
-"""THEORY 2.1: with the envelope above |g|, StoSignSGD's sign has mean g/G and variance 1-(g/G)^2.
+"""docs/theory.md §2.1: with the envelope above |g|, StoSignSGD's sign has mean g/G and variance 1-(g/G)^2.
 
 The thresholds come from Bernstein's inequality with the exact variance, so a correct kernel
 fails with probability below 1e-6 (union bound over the coordinates), while a biased one

@@ -1,4 +1,4 @@
-"""Convergence checks for an optimizer author's CI (THEORY.md sections 2.1, 3, 5).
+"""Convergence checks for an optimizer author's CI (docs/theory.md §2.1, §3, §5).
 
 - ``assert_converges(optimizer, problem, T, *, seeds=5, tol=None, on="x_avg")``: the gap to the
   cvxpy optimum after ``T`` steps is below ``tol`` for every seed. The default ``tol`` is the

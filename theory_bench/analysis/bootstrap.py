@@ -1,4 +1,4 @@
-"""Percentile bootstrap over seeds (THEORY.md section 5): the interval of a statistic of runs.
+"""Percentile bootstrap over seeds (docs/theory.md §5): the interval of a statistic of runs.
 
 Rows of ``samples`` are independent runs (seeds); the statistic is recomputed on ``n_boot``
 resamples of the rows, drawn from a fixed generator so that an interval is reproducible.

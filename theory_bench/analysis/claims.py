@@ -1,4 +1,4 @@
-"""Claims that can fail (THEORY.md section 5).
+"""Claims that can fail (docs/theory.md §5).
 
 A ``Claim`` is a statement with a measured value and its interval, the range the theory allows,
 and the same measurement on a *falsifying variant*: a set-up where the theory says the statement
@@ -92,12 +92,19 @@ def fmt(m):
     return f"{m.value:.4g} [{m.lo:.4g}, {m.hi:.4g}]"
 
 
+def sections(claim):
+    """The docs/theory.md sections a claim checks, e.g. ``["3.1", "3.3.2"]``."""
+    return [s.strip() for s in claim.section.split(",") if s.strip()]
+
+
 def table(claims):
     """The claims as a Markdown table: measured beside allowed, and the falsifying variant."""
-    rows = ["| claim | statement | quantity | allowed | measured | falsifying variant | variant measured | status |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| claim | theory | statement | quantity | allowed | measured | falsifying variant | variant measured | "
+            "status |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     cell = lambda v: str(v).replace("|", "\\|")          # a literal | inside a cell, e.g. E|S_T|
     for c in claims:
-        cells = (c.id, c.statement, c.quantity, c.allowed, fmt(c.measured), c.variant, fmt(c.variant_measured), c.status)
+        theory = ", ".join(f"§{s}" for s in sections(c))
+        cells = (c.id, theory, c.statement, c.quantity, c.allowed, fmt(c.measured), c.variant, fmt(c.variant_measured),
+                 c.status)
         rows.append("| " + " | ".join(cell(v) for v in cells) + " |")
     return "\n".join(rows)

@@ -1,4 +1,4 @@
-"""Rates and bound ratios with intervals over seeds (THEORY.md section 5).
+"""Rates and bound ratios with intervals over seeds (docs/theory.md §5).
 
 - ``fit_slope(T, R)``: least-squares slope of ``log(mean R_T)`` against ``log T`` and its 95%
   bootstrap interval over the seeds (rows of ``R``).

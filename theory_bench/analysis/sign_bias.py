@@ -1,4 +1,4 @@
-"""Is a sign step unbiased? Two statistical checks of a converted optimizer (THEORY.md 2.1, 2.2).
+"""Is a sign step unbiased? Two statistical checks of a converted optimizer (docs/theory.md §2.1, §2.2).
 
 Both take one step of ``sign_convert(base, ...)`` from a fixed state many times, with independent
 noise keys, at ``x = 0`` and ``eta = 1`` so that the step is exactly ``-s`` (``s`` the sign output,
@@ -81,7 +81,7 @@ def conditional_step(opt, g, *, warmup=(), n=20_000, fail_prob=1e-6, seed=0):
 
 
 def skewed_gradients(n, d, q=0.25, A=4.0, seed=0):
-    """``n`` draws of ``d`` i.i.d. coordinates: ``A`` w.p. ``q``, else ``-1`` (THEORY 3.3.2)."""
+    """``n`` draws of ``d`` i.i.d. coordinates: ``A`` w.p. ``q``, else ``-1`` (docs/theory.md §3.3.2)."""
     rng = np.random.default_rng(seed)
     return np.where(rng.random((n, d)) < q, A, -1.0)
 

@@ -1,4 +1,4 @@
-"""Stationarity measures for non-convex, non-smooth objectives (THEORY.md section 4).
+"""Stationarity measures for non-convex, non-smooth objectives (docs/theory.md §4).
 
 Goldstein's ``delta``-subdifferential ``d_delta f(x) = conv{grad f(y) : ||y - x||_p <= delta}``;
 the ``(delta, q)`` stationarity of ``x`` is ``min{||v||_q : v in d_delta f(x)}``. Two estimates:

@@ -1,4 +1,4 @@
-"""Counter-based uniforms for the optimizers' sign noise (THEORY.md section 2.1).
+"""Counter-based uniforms for the optimizers' sign noise (docs/theory.md §2.1).
 
 The noise of a sign optimizer is a pure function of ``(key, t, i)``: the run's 64-bit
 noise key, the step ``t`` and the coordinate ``i``. That is what lets the kernels stay a

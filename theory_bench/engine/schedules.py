@@ -1,4 +1,4 @@
-"""Step-size schedules ``eta_t`` (THEORY.md section 1).
+"""Step-size schedules ``eta_t`` (docs/theory.md §1).
 
 ``"constant"``: ``eta_t = lr``; ``"inv_sqrt"``: ``eta_t = lr / sqrt(t)`` (the schedule of the
 regret bounds); a callable ``f``: ``eta_t = lr * f(t)`` (a multiplier, as in PyTorch's

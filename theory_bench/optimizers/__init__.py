@@ -1,9 +1,9 @@
-"""The optimizers, one module per algorithm (THEORY.md section 2).
+"""The optimizers, one module per algorithm (docs/theory.md §2).
 
 Each class validates its hyperparameters on construction and carries one numba kernel
 (``Optimizer.kernel``) that the run loop of ``theory_bench.engine.minimize`` calls once per step.
 ``sign_convert(base, ...)`` turns SGD, heavy ball, AdaGrad, Adam or AdamW into its sign
-counterpart (THEORY.md section 2.2).
+counterpart (docs/theory.md §2.2).
 """
 from theory_bench.optimizers.adagrad import AdaGrad
 from theory_bench.optimizers.adam import Adam, AdamW

@@ -1,4 +1,4 @@
-"""The direction ``u_t`` a base optimizer proposes, one coordinate at a time (THEORY.md section 2.2).
+"""The direction ``u_t`` a base optimizer proposes, one coordinate at a time (docs/theory.md §2.2).
 
 A base optimizer steps ``x <- x - eta_t (u_t + lam x)`` with ``lam`` its decoupled weight decay
 (zero except for AdamW). Its direction is three numba functions, shared by its own kernel and by

@@ -1,4 +1,4 @@
-"""EF-SignSGD, SignSGD with error feedback (Karimireddy et al. 2019; THEORY.md section 2).
+"""EF-SignSGD, SignSGD with error feedback (Karimireddy et al. 2019; docs/theory.md §2).
 
 ``p = eta_t g + e``; ``D = (||p||_1 / d) sign(p)``; ``x <- x - D``; ``e <- p - D``.
 """

@@ -1,4 +1,4 @@
-"""Lion (Chen et al. 2023; THEORY.md section 2), the paper's other sign-based baseline.
+"""Lion (Chen et al. 2023; docs/theory.md §2), the paper's other sign-based baseline.
 
 ``c = b1 m + (1-b1) g``; ``x <- x - eta_t (sign(c) + lam x)``; ``m <- b2 m + (1-b2) g``.
 """

@@ -1,4 +1,4 @@
-"""Plain numpy versions of every optimizer update, written straight from THEORY.md section 2.
+"""Plain numpy versions of every optimizer update, written straight from docs/theory.md §2.
 
 They are the yardstick of the kernels: the tests compare each numba kernel with its reference
 here on random inputs, and ``theory-bench bench`` times them as the numpy-vectorised baseline.

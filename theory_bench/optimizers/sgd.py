@@ -1,4 +1,4 @@
-"""Projected (sub)gradient descent, optionally with heavy-ball momentum (THEORY.md section 2).
+"""Projected (sub)gradient descent, optionally with heavy-ball momentum (docs/theory.md §2).
 
 ``m <- b m + (1 - b) g``; ``x <- x - eta_t m``. With ``momentum=0`` this is ``x <- x - eta_t g``.
 """

@@ -1,4 +1,4 @@
-"""``sign_convert``: any base optimizer of ours -> its unbiased sign counterpart (THEORY.md section 2.2).
+"""``sign_convert``: any base optimizer of ours -> its unbiased sign counterpart (docs/theory.md §2.2).
 
 The base proposes a direction ``u_t`` (SGD: ``g``; heavy ball: ``m``; AdaGrad:
 ``g / (sqrt(sum g^2) + eps)``; Adam and AdamW: ``m_hat / (sqrt(v_hat) + eps)``); the converted

@@ -1,4 +1,4 @@
-"""The pieces a converted sign kernel is made of, and its two templates (THEORY.md section 2.2).
+"""The pieces a converted sign kernel is made of, and its two templates (docs/theory.md §2.2).
 
 A converted kernel is one of the two templates below with its globals bound by
 ``theory_bench.engine.codegen.compile_bound``: the base optimizer's direction (``PREP``, ``DIRECTION``,

@@ -1,4 +1,4 @@
-"""The two sign operators every sign optimizer is built from (THEORY.md sections 1 and 2.1)."""
+"""The two sign operators every sign optimizer is built from (docs/theory.md §1, §2.1)."""
 import numpy as np
 from numba import njit
 

@@ -1,4 +1,4 @@
-"""SignSGD (THEORY.md section 2): ``x <- x - eta_t sign(g)``, with ``sign(0) = 0``."""
+"""SignSGD (docs/theory.md §2): ``x <- x - eta_t sign(g)``, with ``sign(0) = 0``."""
 from numba import njit
 
 from theory_bench.engine.optimizer import Optimizer

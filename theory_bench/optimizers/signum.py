@@ -1,4 +1,4 @@
-"""Signum (Bernstein et al. 2018; THEORY.md section 2): ``m <- b m + (1-b) g``; ``x <- x - eta_t sign(m)``."""
+"""Signum (Bernstein et al. 2018; docs/theory.md §2): ``m <- b m + (1-b) g``; ``x <- x - eta_t sign(m)``."""
 from numba import njit
 
 from theory_bench.engine.optimizer import Optimizer, unit_interval

@@ -1,4 +1,4 @@
-"""StoSignSGD (THEORY.md section 2 and 2.1), theory and practical forms.
+"""StoSignSGD (docs/theory.md §2, §2.1), theory and practical forms.
 
 Theory form: ``G <- max(G, |g|)``; ``x <- x - eta_t sign(g + G n)``, ``n ~ U[-1, 1]``.
 Practical form: ``m <- b1 m + (1-b1) g``; ``G <- max(G, |m|)``;
@@ -41,7 +41,7 @@ def stosign_practical_step(x, g, S, h, lr, t, key):
 class StoSignSGD(Optimizer):
     """StoSignSGD; the theory form unless ``beta1 > 0`` or ``weight_decay > 0``.
 
-    ``StoSignSGD(lr=0.1)`` is the form the regret bound of THEORY 3.1 is about;
+    ``StoSignSGD(lr=0.1)`` is the form the regret bound of docs/theory.md §3.1 is about;
     ``StoSignSGD.practical(lr, beta1=0.9, weight_decay=0.0)`` the form with momentum and
     decoupled weight decay.
     """
