@@ -2,7 +2,9 @@
 fails on its falsifying variant) and its figures are written. ``-m slow`` runs the full forms."""
 import pytest
 
+from tests.doc_links import theory_sections
 from theory_bench import experiments
+from theory_bench.analysis.claims import sections
 from theory_bench.experiments.pipeline import run_experiment
 
 
@@ -12,6 +14,7 @@ def test_quick_form_end_to_end(name, tmp_path):
                                    figures_dir=tmp_path / "figures", progress=False)
     assert claims
     for c in claims:
+        assert sections(c) and set(sections(c)) <= theory_sections(), f"{c.id}: section {c.section!r} not in docs/theory.md"
         assert c.holds, f"{c.id}: {c.measured} not {c.allowed} ({c.measured.setup})"
         assert not c.variant_holds, f"{c.id}: variant {c.variant} also {c.allowed}: {c.variant_measured}"
     figs = [p for p in paths if p.suffix != ".md"]
