@@ -5,9 +5,16 @@ the numpy-vectorised reference (``theory_bench.optimizers.numpy_reference``, noi
 ``Generator.random``), in million coordinates per second, and compares the kernel's memory
 traffic (the arrays it must read and write, STREAM convention: no write-allocate) with the
 bandwidth of a STREAM triad ``a = b + s c`` measured in the same run. It then times the whole
-loop on a one-sample hinge oracle against a plain numpy loop doing the same.
-Timings are the best of several repeats; nothing here is asserted in the tests.
+loop on a one-sample hinge oracle against a plain numpy loop doing the same, and the latencies
+the docs quote (``latency_rows``): the slow paths of ``minimize``, the disk cache of the run loop,
+``assert_converges``, the sampled Goldstein measure and, in the full bench, the certified optima
+of the largest problems. Timings are the best of several repeats; nothing here is asserted in the
+tests.
 """
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -175,7 +182,84 @@ def loop_row(n=2000, d=100, T=100_000, T_numpy=10_000):
                 numpy_steps_per_s=1 / per_np, speedup=per_np / per_jit, path=tr.path)
 
 
-def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print):
+def best_of(fn, repeat=3):
+    """The shortest wall time of ``repeat`` calls of ``fn()``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+class PythonStoSign:
+    """The docs' own-optimizer example (docs/testing.md): plain Python methods, numpy noise."""
+    name = "PythonStoSign"
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def init(self, x0):
+        return np.zeros_like(x0)
+
+    def step(self, x, g, G, t, rng):
+        np.maximum(G, np.abs(g), out=G)
+        return x - self.lr / np.sqrt(t) * np.sign(g + G * rng.uniform(-1.0, 1.0, size=x.shape))
+
+
+LOOP_CACHE_PROBE = ("import time, numpy as np; from theory_bench.bench import hinge_sample_grad; "
+                    "from theory_bench import minimize, optimizers as O; A = np.ones((4, 3)); y = np.ones(4); "
+                    "tr = minimize(hinge_sample_grad, np.zeros(3), O.StoSignSGD(0.1), 10, args=(A, y)); "
+                    "print(tr.compile_s, tr.path)")
+
+
+def loop_cache_times():
+    """``(compile_s, load_s)``: the run loop compiled in a fresh process with an empty cache, then
+    loaded from that cache by a second fresh process."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, THEORY_BENCH_CACHE_DIR=cache)
+        runs = [subprocess.run([sys.executable, "-c", LOOP_CACHE_PROBE], env=env, capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(2)]
+    (first, _), (second, path) = runs
+    if path != "jit-cached":
+        raise RuntimeError(f"the second process did not load the cached loop (path {path!r})")
+    return float(first), float(second)
+
+
+def latency_rows(quick=False):
+    """The wall times the docs quote, measured here (``quick`` skips the certified optima)."""
+    from theory_bench import problems                 # a front door may reach the catalogue
+    from theory_bench.analysis.stationarity import goldstein_sampled
+    from theory_bench.engine.protocol import minimize_any
+    from theory_bench.problems.optimum import certified, highs_optimum
+    from theory_bench.testing import assert_converges
+    p = problems.make("hinge", d=100)
+    rows = {}
+    T = 2000
+    rows["python protocol step, d=100 (us)"] = 1e6 * best_of(
+        lambda: minimize_any(PythonStoSign(p.lr), p.oracle, p.x0, T, args=p.args, box=p.box)) / T
+    rows["python oracle step, d=100 (us)"] = 1e6 * best_of(
+        lambda: minimize(p.oracle.py_func, p.x0, O.StoSignSGD(p.lr), T, args=p.args, box=p.box)) / T
+    compile_s, load_s = loop_cache_times()
+    rows["run loop: compile, fresh cache (s)"] = compile_s
+    rows["run loop: load from disk cache (s)"] = load_s
+    assert_converges(O.StoSignSGD(p.lr), p, 10_000)    # compiles and solves the optimum first
+    rows["assert_converges hinge d=100 T=1e4 5 seeds (s)"] = best_of(
+        lambda: assert_converges(O.StoSignSGD(p.lr), p, 10_000))
+    rows["goldstein_sampled d=100 K=64 (p, q) = (inf, 1) (s)"] = best_of(
+        lambda: goldstein_sampled(p.full_grad, p.x0 + 0.1, 0.1, K=64, p=np.inf, q=1))
+    if not quick:
+        for name in ("hinge", "l1"):
+            big = problems.make(name, n=20_000, d=50)
+            t0 = time.perf_counter()
+            certified(big, *big.solve("CLARABEL"), "CLARABEL")
+            rows[f"optimum {name} n=20000 d=50, Clarabel (s)"] = time.perf_counter() - t0
+            rows[f"optimum {name} n=20000 d=50, HiGHS ipm (s)"] = best_of(
+                lambda: highs_optimum(big, method="highs-ipm"), repeat=1)
+    return rows
+
+
+def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=False):
     t0 = time.perf_counter()
     O.StoSignSGD(0.1).kernel(np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros(0), 0.1, 1,
                              np.uint64(1))
@@ -198,4 +282,8 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print):
     out(f"whole loop, one-sample hinge SGD n={lr['n']} d={lr['d']} T={lr['T']} ({lr['path']}): "
         f"{lr['jit_steps_per_s'] / 1e6:.2f} M steps/s vs numpy loop {lr['numpy_steps_per_s'] / 1e3:.1f} k steps/s "
         f"= {lr['speedup']:.0f}x; compile/cache load {lr['compile_s']:.2f} s")
-    return {"stream_bytes_per_s": stream, "inplace_bytes_per_s": inplace, "kernels": rows, "loop": lr}
+    lat = latency_rows(quick)
+    for k, v in lat.items():
+        out(f"{k:52s} {v:10.4g}")
+    return {"stream_bytes_per_s": stream, "inplace_bytes_per_s": inplace, "kernels": rows, "loop": lr,
+            "latency": lat}
