@@ -1,4 +1,4 @@
-"""The run loop: the whole horizon in one call (DESIGN.md, "Rules that make it fast").
+"""The run loop: the whole horizon in one call, no Python per step (docs/architecture.md).
 
 ``run_horizon`` is written once and used three ways by ``theory_bench.engine.loop_cache``:
 compiled with ``cache=True`` in a generated module when the oracle is an importable numba
