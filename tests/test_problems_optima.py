@@ -112,6 +112,6 @@ def test_nonconvex_problem_has_no_optimum():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hinge", "l1"])
 def test_largest_instance_agrees_with_highs(name):
-    """n * d = 10^6 (Clarabel took 10-12 s here; measured by hand, never asserted)."""
+    """n * d = 10^6 (`theory-bench bench` times these solves; timings are never asserted)."""
     p = problems.make(name, n=20_000, d=50)
     assert p.optimum()[1] == pytest.approx(highs_optimum(p, method="highs-ipm")[1], rel=1e-6)
