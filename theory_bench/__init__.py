@@ -19,7 +19,7 @@ import sys
 
 from theory_bench import optimizers
 from theory_bench.analysis import bounds, rates, stationarity
-from theory_bench.engine import counter_rng
+from theory_bench.engine import counter_rng, precision
 from theory_bench.engine.minimize import minimize
 from theory_bench.engine.seeding import spawn_seeds
 from theory_bench.engine.trace import Trace
@@ -27,9 +27,10 @@ from theory_bench.results import parallel
 
 # Modules that were public under a flat path before the layout by role keep that path too:
 # ``from theory_bench.bounds import expected_abs_walk`` is ``theory_bench.analysis.bounds``.
-for _module in (bounds, rates, stationarity, counter_rng, parallel):
+for _module in (bounds, rates, stationarity, counter_rng, parallel, precision):
     sys.modules.setdefault(f"theory_bench.{_module.__name__.rsplit('.', 1)[1]}", _module)
 del _module
 
 __version__ = "0.1.0"
-__all__ = ["minimize", "optimizers", "spawn_seeds", "Trace", "bounds", "rates", "stationarity", "__version__"]
+__all__ = ["minimize", "optimizers", "spawn_seeds", "Trace", "bounds", "rates", "stationarity", "precision",
+           "__version__"]

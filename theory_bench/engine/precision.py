@@ -6,8 +6,13 @@ E5M2, ``float8_e5m2``). A value of a format with ``m`` fraction bits and smalles
 ``emin`` is a multiple of its quantum ``q = 2^(max(e, emin) - m)``, ``e = floor(log2 |x|)``.
 
 - **Nearest** (``"nearest"``): round to the nearest value of the format, ties to even; bit for bit
-  the cast of ``ml_dtypes`` (the reference, tested on every 8-bit and 16-bit pattern, every
-  midpoint between neighbours and a million random doubles per format). Beyond the largest
+  the cast of the reference (``ml_dtypes`` for ``bf16``, ``e4m3``, ``e5m2``; numpy for ``fp16`` and
+  ``fp32``), tested on every 8-bit and 16-bit pattern, every midpoint between neighbours and a
+  million random doubles per format. ``bf16``, ``e4m3`` and ``e5m2`` are cast *from fp32*: a
+  double is rounded to fp32 first, as ``ml_dtypes`` and torch do with a double and as hardware
+  does (its BF16 and FP8 conversions take fp32 inputs). For an fp32 input, which is what a real
+  training pipeline casts, that is the correctly rounded value; for a double within half an fp32
+  ulp of a midpoint it can differ from rounding the double directly (double rounding). Beyond the largest
   finite value ``fp16``, ``bf16``, ``fp32`` and ``e5m2`` overflow to infinity, as IEEE and
   ``ml_dtypes`` do. ``e4m3`` **saturates** to ``+-448`` (infinities too), the conversion FP8
   training recipes use; ``ml_dtypes``' cast gives NaN there. NaN stays NaN, zeros keep their sign.
@@ -41,12 +46,13 @@ class Format(NamedTuple):
     emin: int
     max: float
     saturate: bool          # beyond max: +-max (True) or +-inf (False)
+    from_fp32: bool         # nearest rounding casts to fp32 first, as ml_dtypes, torch and hardware do
     numpy_name: str         # the reference dtype: numpy's or ml_dtypes'
 
     @property
     def params(self):
-        """``(m, emin, max, saturate)``: the numbers the numba functions take."""
-        return self.fraction_bits, self.emin, self.max, self.saturate
+        """``(m, emin, max, saturate, from_fp32)``: the numbers the numba functions take."""
+        return self.fraction_bits, self.emin, self.max, self.saturate, self.from_fp32
 
     @property
     def smallest_subnormal(self):
@@ -59,12 +65,12 @@ class Format(NamedTuple):
 
 
 FORMATS = {
-    "fp64": Format("fp64", 52, -1022, float(np.finfo(np.float64).max), False, "float64"),
-    "fp32": Format("fp32", 23, -126, float(np.finfo(np.float32).max), False, "float32"),
-    "bf16": Format("bf16", 7, -126, (2 - 2.0 ** -7) * 2.0 ** 127, False, "bfloat16"),
-    "fp16": Format("fp16", 10, -14, 65504.0, False, "float16"),
-    "e4m3": Format("e4m3", 3, -6, 448.0, True, "float8_e4m3fn"),
-    "e5m2": Format("e5m2", 2, -14, 57344.0, False, "float8_e5m2"),
+    "fp64": Format("fp64", 52, -1022, float(np.finfo(np.float64).max), False, False, "float64"),
+    "fp32": Format("fp32", 23, -126, float(np.finfo(np.float32).max), False, False, "float32"),
+    "bf16": Format("bf16", 7, -126, (2 - 2.0 ** -7) * 2.0 ** 127, False, True, "bfloat16"),
+    "fp16": Format("fp16", 10, -14, 65504.0, False, False, "float16"),
+    "e4m3": Format("e4m3", 3, -6, 448.0, True, True, "float8_e4m3fn"),
+    "e5m2": Format("e5m2", 2, -14, 57344.0, False, True, "float8_e5m2"),
 }
 
 
@@ -87,46 +93,75 @@ def check_rounding(rounding, fmt):
     return rounding
 
 
-@njit(cache=True, inline="always")
-def _overflow(r, sign, maxv, saturate):
-    if r > maxv:
-        r = maxv if saturate else np.inf
-    return sign * r
+_SIGN = np.uint64(1 << 63)
+_ABS = np.uint64((1 << 63) - 1)
+_INF_BITS = np.uint64(0x7FF0000000000000)
 
 
 @njit(cache=True, inline="always")
-def _quantum(a, m, emin):
-    """``2^(max(e, emin) - m)`` for ``a = |x|``, ``e = floor(log2 a)`` (``emin`` for ``a = 0``)."""
-    e = math.frexp(a)[1] - 1
-    return math.ldexp(1.0, max(e, emin) - m)
+def _split(x):
+    """``(sign bit, |x| bits)`` of a double."""
+    b = np.float64(x).view(np.uint64)
+    return b & _SIGN, b & _ABS
 
 
 @njit(cache=True, inline="always")
-def round_nearest(x, m, emin, maxv, saturate):
-    """``x`` rounded to the nearest value of the format ``(m, emin, maxv, saturate)``, ties to even."""
-    if m >= 52 or not x == x:          # fp64, or NaN
+def _finish(v, sign, maxv, saturate):
+    """``|value| = v`` with its overflow rule and ``x``'s sign bit (so ``-0.0`` stays ``-0.0``)."""
+    if v > maxv:
+        v = maxv if saturate else np.inf
+    return np.uint64(np.float64(v).view(np.uint64) | sign).view(np.float64)
+
+
+@njit(cache=True, inline="always")
+def round_nearest(x, m, emin, maxv, saturate, from_fp32):
+    """``x`` rounded to the nearest value of the format ``(m, emin, maxv, saturate, from_fp32)``,
+    ties to even (after rounding to fp32 first when ``from_fp32``).
+
+    Normal range: add half a quantum (minus one, plus the last kept bit: ties to even) to the
+    bits and cut the low ``52 - m`` bits; a carry moves into the exponent, as it should. Below
+    the smallest normal ``2^emin``: ``(|x| + C) - C`` with ``C = 2^(emin - m + 52)``, whose ulp is the
+    subnormal quantum, so the hardware's own round-to-nearest-even does it.
+    """
+    if m >= 52:
         return x
-    a = abs(x)
-    sign = -1.0 if x < 0.0 or (x == 0.0 and math.copysign(1.0, x) < 0.0) else 1.0
-    if a > maxv * 2.0:                 # far beyond the range (and inf): no quantum needed
-        return _overflow(a, sign, maxv, saturate)
-    q = _quantum(a, m, emin)
-    return _overflow(np.rint(a / q) * q, sign, maxv, saturate)
+    if from_fp32:
+        x = np.float64(np.float32(x))
+    sign, a = _split(x)
+    if a > _INF_BITS:                                   # NaN
+        return x
+    if a >= np.uint64(emin + 1023) << np.uint64(52):
+        shift = np.uint64(52 - m)
+        low = (np.uint64(1) << shift) - np.uint64(1)
+        r = (a + (low >> np.uint64(1)) + ((a >> shift) & np.uint64(1))) & ~low
+        v = np.uint64(r).view(np.float64)
+    else:
+        c = math.ldexp(1.0, emin - m + 52)
+        v = (np.uint64(a).view(np.float64) + c) - c
+    return _finish(v, sign, maxv, saturate)
 
 
 @njit(cache=True, inline="always")
-def round_stochastic(x, u, m, emin, maxv, saturate):
-    """``x`` rounded up (away from zero) with probability ``(|x| - down) / q``, given ``u ~ U[0, 1)``."""
-    if m >= 52 or not x == x:
+def round_stochastic(x, u, m, emin, maxv, saturate, from_fp32):
+    """``x`` rounded up (away from zero) with probability ``(|x| - down) / q``, given ``u ~ U[0, 1)``;
+    always from the double itself (``from_fp32`` is ignored), so ``E[round(x)] = x`` exactly."""
+    if m >= 52:
         return x
-    a = abs(x)
-    sign = -1.0 if x < 0.0 or (x == 0.0 and math.copysign(1.0, x) < 0.0) else 1.0
-    if a > maxv * 2.0:
-        return _overflow(a, sign, maxv, saturate)
-    q = _quantum(a, m, emin)
-    r = a / q
-    down = np.floor(r)
-    return _overflow((down + (1.0 if u < r - down else 0.0)) * q, sign, maxv, saturate)
+    sign, a = _split(x)
+    if a > _INF_BITS:
+        return x
+    if a >= np.uint64(emin + 1023) << np.uint64(52):
+        shift = np.uint64(52 - m)
+        low = (np.uint64(1) << shift) - np.uint64(1)
+        rest = a & low                                   # |x| - down, in units of 2^-shift quanta
+        up = u * math.ldexp(1.0, 52 - m) < np.float64(rest)
+        v = np.uint64((a & ~low) + (np.uint64(1) << shift if up else np.uint64(0))).view(np.float64)
+    else:
+        q = math.ldexp(1.0, emin - m)
+        r = np.uint64(a).view(np.float64) / q
+        down = np.floor(r)
+        v = (down + (1.0 if u < r - down else 0.0)) * q
+    return _finish(v, sign, maxv, saturate)
 
 
 @njit(cache=True, inline="always")
@@ -136,16 +171,16 @@ def rounding_key(key):
 
 
 @njit(cache=True)
-def round_array_nearest(x, out, m, emin, maxv, saturate):
+def round_array_nearest(x, out, m, emin, maxv, saturate, from_fp32):
     for i in range(x.shape[0]):
-        out[i] = round_nearest(x[i], m, emin, maxv, saturate)
+        out[i] = round_nearest(x[i], m, emin, maxv, saturate, from_fp32)
 
 
 @njit(cache=True)
-def round_array_stochastic(x, out, key, t, m, emin, maxv, saturate):
+def round_array_stochastic(x, out, key, t, m, emin, maxv, saturate, from_fp32):
     kt = step_key(rounding_key(key), t)
     for i in range(x.shape[0]):
-        out[i] = round_stochastic(x[i], uniform01(kt, i), m, emin, maxv, saturate)
+        out[i] = round_stochastic(x[i], uniform01(kt, i), m, emin, maxv, saturate, from_fp32)
 
 
 def round_to(x, fmt, rounding="nearest", key=None, t=0):
