@@ -31,9 +31,10 @@ class OnlineProblem(Problem):
     """An adversary: ``minimize`` runs against a fresh tape and reports the regret."""
     online: bool = True
 
-    def minimize(self, optimizer, T, *, seed=0, x0=None, checkpoints=None):
+    def minimize(self, optimizer, T, *, seed=0, x0=None, checkpoints=None, precision=None):
         """``Problem.minimize``, and ``trace.extra`` holds ``cum_loss``, ``hindsight`` and ``regret``."""
-        return run_online(self, optimizer, T, seed=seed, x0=x0, checkpoints=checkpoints)
+        self.check_precision(precision)
+        return run_online(self, optimizer, T, seed=seed, x0=x0, checkpoints=checkpoints, precision=precision)
 
 
 @njit(cache=True)
@@ -188,14 +189,14 @@ def online_problem(name, grad, full_grad, loss, data_args, lo, hi, L, m, hindsig
                    params=params, solve=solve, lr=lr, notes=notes, extra=extra)
 
 
-def run_online(problem, optimizer, T, *, seed=0, x0=None, checkpoints=None):
+def run_online(problem, optimizer, T, *, seed=0, x0=None, checkpoints=None, precision=None):
     """Run ``optimizer`` against the adversary; the trace's ``extra`` holds the regret."""
     ck = check_checkpoints(checkpoints, T)
     tape = new_tape(ck, problem.extra["m"])
     args = problem.args[:-TAPE_ARGS] + tape
     x0 = problem.x0 if x0 is None else x0
     tr = minimize_any(optimizer, problem.oracle, x0, T, args=args, seed=seed, box=problem.box,
-                      loss=problem.loss_fn, checkpoints=ck)
+                      loss=problem.loss_fn, checkpoints=ck, precision=precision)
     snaps = tape[3]
     cum = snaps[:, 0].copy()
     best = np.array([problem.extra["hindsight"](s) for s in snaps[:, 1:]])

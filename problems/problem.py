@@ -7,11 +7,13 @@ the objective. ``L[i]`` bounds ``|g_i|`` for every output of ``oracle`` on the b
 Online adversaries (``problems.online.OnlineProblem``) also keep a tape of the rounds.
 """
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from theory_bench.analysis.bounds import online_to_batch_gap, stosign_regret_upper
+from theory_bench.engine.precision import FORMATS
 from theory_bench.engine.protocol import minimize_any
 
 
@@ -91,16 +93,28 @@ class Problem:
             return None
         return float(online_to_batch_gap(stosign_regret_upper(T, self.L.sum(), self.width), T))
 
-    def minimize(self, optimizer, T, *, seed=0, x0=None, checkpoints=None):
+    def minimize(self, optimizer, T, *, seed=0, x0=None, checkpoints=None, precision=None):
         """``theory_bench.engine.minimize`` on this problem: its oracle, data, box and loss. ``optimizer``
-        is one of ours or a user's own (``theory_bench.engine.protocol``).
+        is one of ours or a user's own (``theory_bench.engine.protocol``); ``precision`` a
+        ``theory_bench.precision.Precision`` (a warning if its gradient format cannot hold ``L``).
 
         For an online adversary the trace's ``extra`` also holds ``cum_loss``, ``hindsight`` and
         ``regret`` at the checkpoints (``problems.online``).
         """
+        self.check_precision(precision)
         x0 = self.x0 if x0 is None else x0
         return minimize_any(optimizer, self.oracle, x0, T, args=self.args, seed=seed, box=self.box,
-                            loss=self.loss_fn, checkpoints=checkpoints)
+                            loss=self.loss_fn, checkpoints=checkpoints, precision=precision)
+
+    def check_precision(self, precision):
+        """Warn, with the numbers, when the gradient format's largest value is below the bound ``L``."""
+        if precision is None or getattr(precision, "scaling", "none") == "per_tensor":
+            return
+        fmt = FORMATS.get(getattr(precision, "grad", "fp64"))
+        if fmt is not None and float(self.L.max()) > fmt.max:
+            warnings.warn(f"{self.name}: gradients reach L = {float(self.L.max()):.4g}, beyond the largest "
+                          f"{fmt.name} value {fmt.max:g}; they will {'saturate' if fmt.saturate else 'overflow to inf'}. "
+                          "Use scaling='per_tensor' or a wider grad format", stacklevel=3)
 
     def describe(self):
         kind = ("convex" if self.convex else "non-convex") + (", smooth" if self.smooth else ", non-smooth")

@@ -52,3 +52,9 @@ def kink_2d(x, rng):
     a = 1.0 if x[0] + x[1] >= 0.0 else -1.0
     b = 1.0 if x[0] - x[1] >= 0.0 else -1.0
     return np.array([0.5 * a + b, 0.5 * a - b])
+
+
+@njit(cache=True)
+def constant_grad(x, rng, c):
+    """The same gradient ``c`` at every point (a linear loss)."""
+    return c.copy()

@@ -11,6 +11,7 @@ editing any of them gives a new file instead of a stale cache.
 The files go to ``loops/`` under ``theory_bench.engine.cache_dir.cache_root``; deleting it is safe.
 """
 import importlib
+import sys
 import types
 
 import numba
@@ -61,7 +62,7 @@ def _build(grad, step, template):
 
 def _bind(grad, step, template):
     """``template`` with its globals ``GRAD`` and ``STEP`` bound to these functions."""
-    scope = dict(vars(run_loop), GRAD=grad, STEP=step)
+    scope = dict(vars(sys.modules[template.__module__]), GRAD=grad, STEP=step)
     return types.FunctionType(template.__code__, scope, template.__name__)
 
 

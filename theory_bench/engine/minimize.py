@@ -4,16 +4,17 @@ import time
 
 import numpy as np
 
-from theory_bench.engine import run_loop, schedules
+from theory_bench.engine import precision_loop, run_loop, schedules
 from theory_bench.engine.checkpoints import check_checkpoints
 from theory_bench.engine.loop_cache import loop_for
 from theory_bench.engine.optimizer import Optimizer
+from theory_bench.engine.precision import check_precision
 from theory_bench.engine.seeding import streams
 from theory_bench.engine.trace import Trace
 
 
 def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None,
-             window=None):
+             window=None, precision=None):
     """Run ``optimizer`` on the oracle ``grad`` from ``x0`` for ``T`` steps; return a ``Trace``.
 
     ``grad(x, rng, *args) -> ndarray`` returns a (stochastic) subgradient at ``x``, drawing any
@@ -26,20 +27,31 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     evaluated at the checkpoints (default: about 60 log-spaced steps ending at ``T``).
     ``window=(delta, p, q)`` also records the trajectory-window ``(delta, q)`` stationarity in
     the ``l_p`` geometry at the checkpoints (``Trace.window``; ``theory_bench.analysis.stationarity``).
+    ``precision=Precision(grad=, state=, weights=, rounding=, scaling=)`` runs the loop in those
+    number formats (``theory_bench.engine.precision_loop``); the trace's ``extra`` then holds
+    ``flushed_fraction`` (per rounded vector, the share of non-zero entries rounding sent to
+    zero) and ``largest_step`` (``max |x_{t+1} - x_t| / eta_t``). The default, ``None`` or
+    ``Precision()``, runs the ordinary fp64 loop.
     The randomness scheme is described in ``theory_bench.engine.seeding``.
     """
     if not isinstance(optimizer, Optimizer):
         raise ValueError(f"optimizer must be an instance from theory_bench.optimizers, got {optimizer!r}; "
                          "for your own optimizer use theory_bench.engine.protocol.minimize_any")
+    low = check_precision(precision)
     x0, T, lo, hi, boxed, ckpts, rng, key = prepare(grad, x0, T, args, seed, box, checkpoints)
     kind, table = schedules.resolve(optimizer.schedule, T)
     S, h = optimizer.init_state(x0), optimizer.hyper
 
-    loop, path = loop_for(grad, optimizer.kernel)
     win = _window(window)
     call = (x0, S, h, key, rng, args, T, kind, optimizer.lr, table, lo, hi, boxed, ckpts, win)
-    (status, t_bad, i_bad, (x, x_avg, xs, xs_avg, sums, win_vals)), compile_s, wall_s = timed_call(loop, path, call)
-    raise_on(status, t_bad, i_bad, x0.shape[0], x, repr(optimizer))
+    if low is None:
+        loop, path = loop_for(grad, optimizer.kernel)
+    else:
+        loop, path = loop_for(grad, optimizer.kernel, precision_loop.run_precision_horizon)
+        call += (low.packed,)
+    (status, t_bad, i_bad, (x, x_avg, xs, xs_avg, sums, win_vals, *low_stats)), compile_s, wall_s = \
+        timed_call(loop, path, call)
+    raise_on(status, t_bad, i_bad, x0.shape[0], x, repr(optimizer) + (f" in {low!r}" if low else ""))
 
     trace = Trace(
         x=x, x_avg=x_avg, t=ckpts, xs=xs, xs_avg=xs_avg,
@@ -48,6 +60,11 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
         optimizer=optimizer.config(), seed=seed, T=T, path=path, wall_s=wall_s, compile_s=compile_s,
         window=win_vals if window is not None else None,
     )
+    if low is not None:
+        counts, largest = low_stats
+        rows = ("grad", *optimizer.state_names, "weights")
+        trace.extra.update(precision=low.config(), largest_step=float(largest[0]), flushed_fraction={
+            r: float(f / n) if n else 0.0 for r, (n, f) in zip(rows, counts)})
     return losses_at(loss, trace, args)
 
 

@@ -201,3 +201,67 @@ def round_to(x, fmt, rounding="nearest", key=None, t=0):
             raise ValueError(f"stochastic rounding needs key=<int> (the stream of its uniforms), got key={key!r}")
         round_array_stochastic(flat, out, np.uint64(int(key) % 2 ** 64), int(t), *f.params)
     return out.reshape(a.shape) if a.ndim else float(out[0])
+
+
+SCALINGS = ("none", "per_tensor")
+
+
+class Precision:
+    """Where precision enters a run of ``theory_bench.minimize`` (docs/theory.md §6).
+
+    ``grad``: the format the oracle's gradient is rounded to; ``state``: the format every optimizer
+    state row is stored in, rounded after each step's write (the dequantise, update, quantise
+    cycle of low-precision optimizer states: the step itself uses the freshly computed values);
+    ``weights``: the format of the iterate (the master weights), rounded after each step.
+    ``rounding``: ``"nearest"`` or ``"stochastic"`` for all three. ``scaling="per_tensor"``
+    multiplies the gradient and each state row by a power of two that maps its current amax
+    into ``[max/2, max]`` of the format before rounding (and divides after), as FP8 training
+    recipes do. ``Precision()`` (all fp64) is the default and runs the ordinary loop.
+    """
+
+    def __init__(self, grad="fp64", state="fp64", weights="fp64", rounding="nearest", scaling="none"):
+        self.grad, self.state, self.weights = (get_format(f).name for f in (grad, state, weights))
+        if rounding not in ROUNDINGS:
+            raise ValueError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
+        if rounding == "stochastic" and self.is_default:
+            raise ValueError("stochastic rounding needs a format narrower than fp64 (fp64 values are not rounded); "
+                             "set grad=, state= or weights= to a format such as 'bf16' or 'e4m3'")
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be 'none' or 'per_tensor', got {scaling!r}")
+        self.rounding, self.scaling = rounding, scaling
+
+    @property
+    def is_default(self):
+        return self.grad == self.state == self.weights == "fp64"
+
+    @property
+    def packed(self):
+        """The numbers the run loop reads: each format's ``params`` for grad, state, weights, then
+        the stochastic and scaling flags."""
+        out = []
+        for name in (self.grad, self.state, self.weights):
+            out += [float(v) for v in FORMATS[name].params]
+        return np.array(out + [float(self.rounding == "stochastic"), float(self.scaling == "per_tensor")])
+
+    def config(self):
+        return {"grad": self.grad, "state": self.state, "weights": self.weights, "rounding": self.rounding,
+                "scaling": self.scaling}
+
+    def __eq__(self, other):
+        return isinstance(other, Precision) and self.config() == other.config()
+
+    def __hash__(self):
+        return hash(tuple(self.config().items()))
+
+    def __repr__(self):
+        return "Precision(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"
+
+
+def check_precision(precision):
+    """``None`` (or the default ``Precision()``) -> ``None``; a ``Precision`` -> itself; else an error."""
+    if precision is None:
+        return None
+    if not isinstance(precision, Precision):
+        raise ValueError(f"precision must be a theory_bench.precision.Precision, got {precision!r}; "
+                         "e.g. Precision(state='e4m3', weights='bf16')")
+    return None if precision.is_default else precision

@@ -19,6 +19,7 @@ from theory_bench.engine import run_loop
 from theory_bench.engine.loop_cache import is_jitted, loop_for
 from theory_bench.engine.minimize import losses_at, minimize, prepare, raise_on, timed_call
 from theory_bench.engine.optimizer import Optimizer
+from theory_bench.engine.precision import check_precision
 from theory_bench.engine.trace import Trace
 
 
@@ -40,11 +41,16 @@ def check_protocol(optimizer):
             f"callable {' or '.join(missing)}")
 
 
-def minimize_any(optimizer, grad, x0, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None):
+def minimize_any(optimizer, grad, x0, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None, precision=None):
     """``theory_bench.engine.minimize`` for our optimizers, the protocol loop for a user's own."""
     check_protocol(optimizer)
     if isinstance(optimizer, Optimizer):
-        return minimize(grad, x0, optimizer, T, args=args, seed=seed, box=box, loss=loss, checkpoints=checkpoints)
+        return minimize(grad, x0, optimizer, T, args=args, seed=seed, box=box, loss=loss, checkpoints=checkpoints,
+                        precision=precision)
+    if check_precision(precision) is not None:
+        raise ValueError(f"precision={precision!r} cannot be honoured by {optimizer_name(optimizer)}: the engine rounds "
+                         "the state rows of the suite's optimizers, and a user optimizer's state is its own; round "
+                         "inside your step with theory_bench.precision.round_to, or pass precision=None")
     name = optimizer_name(optimizer)
     x0, T, lo, hi, boxed, ckpts, rng, _ = prepare(grad, x0, T, args, seed, box, checkpoints)
     state = optimizer.init(x0.copy())

@@ -1,0 +1,125 @@
+"""The run loop in number formats: ``run_loop.run_horizon`` with rounding (docs/theory.md §6).
+
+``minimize(..., precision=Precision(...))`` runs ``run_precision_horizon``; the default precision
+runs the ordinary loop, untouched. Each step: the oracle's gradient is copied and rounded to the
+``grad`` format, the kernel steps with it, every state row is rounded to the ``state`` format
+(the dequantise, update, quantise cycle of low-precision optimizer states) and the iterate to
+the ``weights`` format, then the box clips it. With ``scaling="per_tensor"`` the gradient and
+each state row are multiplied by the power of two ``2^k`` that puts their amax in
+``(max/2, max]`` before rounding, and divided by it after. Stochastic rounding draws its uniforms
+from the counter-based generator, one stream per (grad, state row, weights), keyed apart from
+the sign noise (``precision.rounding_key``).
+
+The loop also counts, per rounded vector, the entries that were non-zero and those that rounding
+flushed to zero, and the largest step ``max_{t,i} |x_{t+1,i} - x_{t,i}| / eta_t``: a sign method
+keeps it at 1 (plus weight decay), whatever its state holds.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from theory_bench.engine.counter_rng import GAMMA, step_key, uniform01
+from theory_bench.engine.precision import round_nearest, round_stochastic, rounding_key
+from theory_bench.engine.run_loop import (NONFINITE_ITERATE, OK, buffers, clip, first_nonfinite, grad_status,
+                                          record, step_size, update_average)
+from theory_bench.engine.window import window_step, window_value
+
+GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.engine.loop_cache
+GRAD_AT, STATE_AT, WEIGHTS_AT, FLAGS_AT = 0, 5, 10, 15     # offsets in Precision.packed
+
+
+@njit(cache=True)
+def power_of_two_scale(v, maxv):
+    """``2^k`` with ``amax(v) 2^k`` in ``(maxv/2, maxv]``; 1 when ``v`` is all zero or not finite."""
+    amax = 0.0
+    for i in range(v.shape[0]):
+        amax = max(amax, abs(v[i]))
+    if amax == 0.0 or not amax < np.inf:
+        return 1.0
+    k = min(max(math.floor(math.log2(maxv / amax)), -1000), 1000)
+    s = math.ldexp(1.0, k)
+    if amax * s > maxv:                 # log2 rounded the wrong way
+        s *= 0.5
+    elif amax * s * 2.0 <= maxv:
+        s *= 2.0
+    return s
+
+
+@njit(cache=True)
+def round_vector(v, p, at, stochastic, scaled, kt, counts, row):
+    """Round ``v`` in place to the format ``p[at:at+5]``; add its non-zero and flushed entries to
+    ``counts[row]``."""
+    m, emin, maxv, sat, f32 = int(p[at]), int(p[at + 1]), p[at + 2], p[at + 3] > 0.0, p[at + 4] > 0.0
+    if m >= 52:
+        return
+    s = power_of_two_scale(v, maxv) if scaled else 1.0
+    inv = 1.0 / s
+    nonzero, flushed = 0, 0
+    for i in range(v.shape[0]):
+        a = v[i] * s
+        if stochastic:
+            r = round_stochastic(a, uniform01(kt, i), m, emin, maxv, sat, f32) * inv
+        else:
+            r = round_nearest(a, m, emin, maxv, sat, f32) * inv
+        if v[i] != 0.0:
+            nonzero += 1
+            if r == 0.0:
+                flushed += 1
+        v[i] = r
+    counts[row, 0] += nonzero
+    counts[row, 1] += flushed
+
+
+@njit(cache=True)
+def largest_ratio(x, x_prev, eta):
+    worst = 0.0
+    for i in range(x.shape[0]):
+        worst = max(worst, abs(x[i] - x_prev[i]))
+    return worst / eta
+
+
+def run_precision_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, checkpoints, win, prec):
+    d = x0.shape[0]
+    n_ck = checkpoints.shape[0]
+    R = S.shape[0]
+    x, x_avg, xs, xs_avg, state_sums = buffers(x0, n_ck, R)
+    window_on = win[0] > 0.0
+    anchor, gsum, win_vals = np.zeros(d), np.zeros(d), np.zeros(n_ck)
+    g_low, x_prev = np.empty(d), np.empty(d)
+    counts = np.zeros((R + 2, 2))                  # rows: grad, each state row, weights
+    largest = np.zeros(1)
+    stochastic, scaled = prec[FLAGS_AT] > 0.0, prec[FLAGS_AT + 1] > 0.0
+    rk = rounding_key(key)
+    out = (x, x_avg, xs, xs_avg, state_sums, win_vals, counts, largest)
+    c = 0
+    for t in range(1, T + 1):
+        update_average(x_avg, x, t)
+        g = GRAD(x, rng, *args)
+        status, i = grad_status(g, d)
+        if status != OK:
+            return status, t, i, out
+        g_low[:] = g                               # the oracle's array may be its own data: round a copy
+        round_vector(g_low, prec, GRAD_AT, stochastic, scaled, step_key(rk, t), counts, 0)
+        if window_on:
+            window_step(win, anchor, gsum, x, g_low)
+        if c < n_ck and checkpoints[c] == t and window_on:
+            win_vals[c] = window_value(win, gsum)
+        eta = step_size(kind, lr, table, t)
+        x_prev[:] = x
+        STEP(x, g_low, S, h, eta, t, key)
+        for r in range(R):
+            round_vector(S[r], prec, STATE_AT, stochastic, scaled, step_key(rk + np.uint64(r + 1) * GAMMA, t),
+                         counts, r + 1)
+        round_vector(x, prec, WEIGHTS_AT, stochastic, False, step_key(rk + np.uint64(R + 1) * GAMMA, t), counts,
+                     R + 1)
+        if boxed:
+            clip(x, lo, hi)
+        bad = first_nonfinite(x)
+        if bad >= 0:
+            return NONFINITE_ITERATE, t, bad, out
+        largest[0] = max(largest[0], largest_ratio(x, x_prev, eta))
+        if c < n_ck and checkpoints[c] == t:
+            record(c, x, x_avg, S, xs, xs_avg, state_sums)
+            c += 1
+    return OK, T, -1, out
