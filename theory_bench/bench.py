@@ -182,14 +182,11 @@ def loop_row(n=2000, d=100, T=100_000, T_numpy=10_000):
                 numpy_steps_per_s=1 / per_np, speedup=per_np / per_jit, path=tr.path)
 
 
-def best_of(fn, repeat=3):
-    """The shortest wall time of ``repeat`` calls of ``fn()``, in seconds."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def wall(fn):
+    """Seconds for one call of ``fn()`` (for the calls too long to repeat)."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 class PythonStoSign:
@@ -236,26 +233,57 @@ def latency_rows(quick=False):
     p = problems.make("hinge", d=100)
     rows = {}
     T = 2000
-    rows["python protocol step, d=100 (us)"] = 1e6 * best_of(
-        lambda: minimize_any(PythonStoSign(p.lr), p.oracle, p.x0, T, args=p.args, box=p.box)) / T
-    rows["python oracle step, d=100 (us)"] = 1e6 * best_of(
-        lambda: minimize(p.oracle.py_func, p.x0, O.StoSignSGD(p.lr), T, args=p.args, box=p.box)) / T
+    rows["python protocol step, d=100 (us)"] = 1e6 * best_time(
+        lambda: minimize_any(PythonStoSign(p.lr), p.oracle, p.x0, T, args=p.args, box=p.box), repeats=3) / T
+    rows["python oracle step, d=100 (us)"] = 1e6 * best_time(
+        lambda: minimize(p.oracle.py_func, p.x0, O.StoSignSGD(p.lr), T, args=p.args, box=p.box), repeats=3) / T
     compile_s, load_s = loop_cache_times()
     rows["run loop: compile, fresh cache (s)"] = compile_s
     rows["run loop: load from disk cache (s)"] = load_s
     assert_converges(O.StoSignSGD(p.lr), p, 10_000)    # compiles and solves the optimum first
-    rows["assert_converges hinge d=100 T=1e4 5 seeds (s)"] = best_of(
-        lambda: assert_converges(O.StoSignSGD(p.lr), p, 10_000))
-    rows["goldstein_sampled d=100 K=64 (p, q) = (inf, 1) (s)"] = best_of(
-        lambda: goldstein_sampled(p.full_grad, p.x0 + 0.1, 0.1, K=64, p=np.inf, q=1))
+    rows["assert_converges hinge d=100 T=1e4 5 seeds (s)"] = best_time(
+        lambda: assert_converges(O.StoSignSGD(p.lr), p, 10_000), repeats=3)
+    rows["goldstein_sampled d=100 K=64 (p, q) = (inf, 1) (s)"] = best_time(
+        lambda: goldstein_sampled(p.full_grad, p.x0 + 0.1, 0.1, K=64, p=np.inf, q=1), repeats=3)
     if not quick:
         for name in ("hinge", "l1"):
             big = problems.make(name, n=20_000, d=50)
-            t0 = time.perf_counter()
-            certified(big, *big.solve("CLARABEL"), "CLARABEL")
-            rows[f"optimum {name} n=20000 d=50, Clarabel (s)"] = time.perf_counter() - t0
-            rows[f"optimum {name} n=20000 d=50, HiGHS ipm (s)"] = best_of(
-                lambda: highs_optimum(big, method="highs-ipm"), repeat=1)
+            rows[f"optimum {name} n=20000 d=50, Clarabel (s)"] = wall(
+                lambda: certified(big, *big.solve("CLARABEL"), "CLARABEL"))
+            rows[f"optimum {name} n=20000 d=50, HiGHS ipm (s)"] = wall(lambda: highs_optimum(big, method="highs-ipm"))
+    return rows
+
+
+def precision_rows(d, seed=0):
+    """Rounding throughput against the reference cast's round trip (``ml_dtypes``, numpy), and the
+    StoSignSGD step with its state stored in e4m3 (kernel, then the state row rounded) against the
+    fp64 kernel, at ``d``."""
+    from theory_bench.engine.precision import FORMATS, Precision, round_array_nearest
+    from theory_bench.engine.precision_loop import STATE_AT, round_vector
+    try:
+        import ml_dtypes
+    except ImportError:                                  # the reference is a test dependency
+        ml_dtypes = None
+    rng = np.random.default_rng(seed)
+    x, g, buf = rng.normal(size=d) * 3, rng.normal(size=d), np.empty(d)
+    rows = []
+    for fmt in ("e4m3", "e5m2", "bf16", "fp16"):
+        f = FORMATS[fmt]
+        ref = getattr(ml_dtypes, f.numpy_name, None) if f.numpy_name != "float16" else np.float16
+        t_ours = best_time(lambda: round_array_nearest(x, buf, *f.params))
+        t_ref = best_time(lambda: x.astype(ref).astype(np.float64)) if ref is not None else np.nan
+        rows.append(dict(what=f"round to {fmt}", d=d, mcps=d / t_ours / 1e6, reference_mcps=d / t_ref / 1e6,
+                         ratio=t_ref / t_ours))
+    opt, key, counts = O.StoSignSGD(0.1), np.uint64(1), np.zeros((3, 2))
+    S, h, packed = opt.init_state(x) + 1.0, opt.hyper, Precision(state="e4m3").packed
+    t64 = best_time(lambda: opt.kernel(x, g, S, h, 1e-9, 3, key))
+
+    def low_step():
+        opt.kernel(x, g, S, h, 1e-9, 3, key)
+        round_vector(S[0], packed, STATE_AT, False, False, key, counts, 1)
+    t8 = best_time(low_step)
+    rows.append(dict(what="StoSignSGD step, e4m3 state", d=d, mcps=d / t8 / 1e6, reference_mcps=d / t64 / 1e6,
+                     ratio=t64 / t8))
     return rows
 
 
@@ -282,8 +310,13 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=Fa
     out(f"whole loop, one-sample hinge SGD n={lr['n']} d={lr['d']} T={lr['T']} ({lr['path']}): "
         f"{lr['jit_steps_per_s'] / 1e6:.2f} M steps/s vs numpy loop {lr['numpy_steps_per_s'] / 1e3:.1f} k steps/s "
         f"= {lr['speedup']:.0f}x; compile/cache load {lr['compile_s']:.2f} s")
+    prec = precision_rows(max(sizes))
+    out("number formats (reference: ml_dtypes' or numpy's cast and back; for the step: the fp64 kernel)")
+    for r in prec:
+        out(f"{r['what']:32s} {r['d']:9d} {r['mcps']:9.1f} Mc/s  reference {r['reference_mcps']:9.1f} Mc/s  "
+            f"ratio {r['ratio']:5.2f}x")
     lat = latency_rows(quick)
     for k, v in lat.items():
         out(f"{k:52s} {v:10.4g}")
     return {"stream_bytes_per_s": stream, "inplace_bytes_per_s": inplace, "kernels": rows, "loop": lr,
-            "latency": lat}
+            "precision": prec, "latency": lat}

@@ -56,17 +56,24 @@ def round_vector(v, p, at, stochastic, scaled, kt, counts, row):
     s = power_of_two_scale(v, maxv) if scaled else 1.0
     inv = 1.0 / s
     nonzero, flushed = 0, 0
-    for i in range(v.shape[0]):
-        a = v[i] * s
-        if stochastic:
-            r = round_stochastic(a, uniform01(kt, i), m, emin, maxv, sat, f32) * inv
-        else:
-            r = round_nearest(a, m, emin, maxv, sat, f32) * inv
-        if v[i] != 0.0:
-            nonzero += 1
-            if r == 0.0:
-                flushed += 1
-        v[i] = r
+    if stochastic:
+        for i in range(v.shape[0]):
+            vi = v[i]
+            r = round_stochastic(vi * s, uniform01(kt, i), m, emin, maxv, sat, f32) * inv
+            if vi != 0.0:
+                nonzero += 1
+                if r == 0.0:
+                    flushed += 1
+            v[i] = r
+    else:
+        for i in range(v.shape[0]):
+            vi = v[i]
+            r = round_nearest(vi * s, m, emin, maxv, sat, f32) * inv
+            if vi != 0.0:
+                nonzero += 1
+                if r == 0.0:
+                    flushed += 1
+            v[i] = r
     counts[row, 0] += nonzero
     counts[row, 1] += flushed
 
