@@ -55,6 +55,13 @@ def test_sign_convert_example_prints_what_it_says(tmp_path):
     assert out == {"bit_for_bit": "True", "bits": "65.0"}
 
 
+def test_precision_example_prints_what_it_says(tmp_path):
+    lines = run_block(ROOT / "docs" / "precision.md", "Precision(grad=", tmp_path).strip().splitlines()
+    assert lines[0] == "[3.125e-01 4.480e+02 0.000e+00]"
+    (_, adam_gap, adam_step), (_, sto_gap, sto_step) = (line.split() for line in lines[1:])
+    assert float(adam_gap) > 0.5 and int(adam_step) > 100 and float(sto_gap) < 0.1 and int(sto_step) == 1
+
+
 def test_testing_api_example_passes_under_pytest(tmp_path):
     (tmp_path / "test_my_optimizer.py").write_text(blocks(ROOT / "docs" / "testing.md", "MyStoSign")[0])
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--theory-bench-update",
