@@ -143,9 +143,12 @@ def test_outside_a_checkout_only_the_namespaced_names_exist(tmp_path):
 
 def test_public_names_keep_working():
     import theory_bench
-    from theory_bench import bounds, optimizers, rates, stationarity, testing   # noqa: F401
+    from theory_bench import bounds, optimizers, rates, stationarity, testing
     from theory_bench.bounds import expected_abs_walk                          # the flat paths of before
-    from theory_bench.optimizers import SGD, StoSignSGD, sign_convert           # noqa: F401
+    from theory_bench.optimizers import SGD, StoSignSGD, sign_convert
+    assert bounds is theory_bench.analysis.bounds and rates is theory_bench.analysis.rates
+    assert stationarity is theory_bench.analysis.stationarity and callable(testing.assert_converges)
+    assert optimizers.SGD is SGD and callable(sign_convert) and StoSignSGD.__module__.startswith("theory_bench.optimizers")
     assert callable(theory_bench.minimize) and theory_bench.Trace.__name__ == "Trace"
     assert expected_abs_walk is theory_bench.analysis.bounds.expected_abs_walk
     assert theory_bench.parallel.iter_runs is theory_bench.results.parallel.iter_runs

@@ -2,22 +2,8 @@
 import numpy as np
 from numba import njit
 
+from theory_bench.bench import PyStoSignSGD   # StoSignSGD as a plain Python class: the slow path
 from theory_bench.optimizers import SignSGD
-
-
-class PyStoSignSGD:
-    """StoSignSGD (theory form) as a plain Python class: the slow path."""
-    name = "PyStoSignSGD"
-
-    def __init__(self, lr):
-        self.lr = lr
-
-    def init(self, x0):
-        return np.zeros_like(x0)
-
-    def step(self, x, g, G, t, rng):
-        np.maximum(G, np.abs(g), out=G)
-        return x - self.lr / np.sqrt(t) * np.sign(g + G * rng.uniform(-1.0, 1.0, size=x.shape))
 
 
 class GaussianStoSignSGD(PyStoSignSGD):

@@ -189,9 +189,10 @@ def wall(fn):
     return time.perf_counter() - t0
 
 
-class PythonStoSign:
-    """The docs' own-optimizer example (docs/testing.md): plain Python methods, numpy noise."""
-    name = "PythonStoSign"
+class PyStoSignSGD:
+    """StoSignSGD (theory form) as a plain Python class, as in docs/testing.md: the slow path of the
+    protocol (the tests use it as a user's optimizer)."""
+    name = "PyStoSignSGD"
 
     def __init__(self, lr):
         self.lr = lr
@@ -234,7 +235,7 @@ def latency_rows(quick=False):
     rows = {}
     T = 2000
     rows["python protocol step, d=100 (us)"] = 1e6 * best_time(
-        lambda: minimize_any(PythonStoSign(p.lr), p.oracle, p.x0, T, args=p.args, box=p.box), repeats=3) / T
+        lambda: minimize_any(PyStoSignSGD(p.lr), p.oracle, p.x0, T, args=p.args, box=p.box), repeats=3) / T
     rows["python oracle step, d=100 (us)"] = 1e6 * best_time(
         lambda: minimize(p.oracle.py_func, p.x0, O.StoSignSGD(p.lr), T, args=p.args, box=p.box), repeats=3) / T
     compile_s, load_s = loop_cache_times()
