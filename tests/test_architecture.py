@@ -1,6 +1,6 @@
 """The layout by role, checked from the source (docs/architecture.md): no import cycles, the arrows
-point one way (front doors -> experiments -> problems -> results -> analysis -> optimizers ->
-engine), the packages pyproject installs are the packages in the tree, and ``import problems``
+point one way (front doors -> experiments -> problems -> torch -> results -> analysis -> optimizers
+-> engine), the packages pyproject installs are the packages in the tree, and ``import problems``
 in a checkout is the installed package, not a copy."""
 import ast
 import subprocess
@@ -21,6 +21,7 @@ LAYERS = [  # lowest first; a module may import its own layer and those below it
     ("optimizers", ("theory_bench.optimizers",)),
     ("analysis", ("theory_bench.analysis",)),
     ("results", ("theory_bench.results",)),
+    ("torch", ("theory_bench.torch",)),
     ("problems", ("theory_bench.problems",)),
     ("experiments", ("theory_bench.experiments",)),
     ("front doors", tuple(FRONT_DOORS)),

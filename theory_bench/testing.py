@@ -8,8 +8,10 @@
 - ``assert_regret_rate(optimizer, adversary, T_grid, *, seeds=20, slope=(0.4, 0.6))``: the
   bootstrap interval of the regret's log-log slope lies inside ``slope``.
 - ``assert_unbiased(sign_operator, ...)``: ``sign_operator(g, G, rng)`` has mean ``g / G``.
-``optimizer`` is one of ours, or any object with ``init(x0) -> state`` and
-``step(x, g, state, t, rng) -> x`` (``theory_bench.engine.protocol``). ``problem`` is a
+``optimizer`` is one of ours, any object with ``init(x0) -> state`` and
+``step(x, g, state, t, rng) -> x`` (``theory_bench.engine.protocol``), or a factory of torch
+optimizers ``factory(params) -> torch.optim.Optimizer`` (or ``(optimizer, scheduler)``), e.g.
+``functools.partial(torch.optim.AdamW, lr=1e-2)`` (``theory_bench.torch.adapter``). ``problem`` is a
 ``theory_bench.problems.Problem`` or the name of one (``"counterexample_2d"``). Seeds are fixed (children of
 ``root_seed``) and stated in every message; statistical thresholds come from the variance so a
 correct optimizer fails less than once in a million runs.
@@ -39,6 +41,24 @@ class ConvergenceResult:
     extra: dict = field(default_factory=dict)
 
 
+def as_protocol(optimizer):
+    """One of ours or a protocol object as it is; a callable without ``init``/``step`` is a factory of
+    torch optimizers (``factory(params) -> torch.optim.Optimizer``), run through
+    ``theory_bench.torch.adapter.TorchFactory``."""
+    if hasattr(optimizer, "kernel") or callable(getattr(optimizer, "init", None)):
+        check_protocol(optimizer)
+        return optimizer
+    if callable(getattr(optimizer, "step", None)):
+        raise ValueError(f"got an optimizer instance {type(optimizer).__name__}; pass a factory that builds one from "
+                         "a list of parameters, e.g. functools.partial(torch.optim.SGD, lr=0.1), or an object with "
+                         "init(x0) -> state and step(x, g, state, t, rng) -> x")
+    if callable(optimizer):
+        from theory_bench.torch.adapter import TorchFactory    # imports torch only for a torch factory
+        return TorchFactory(optimizer)
+    check_protocol(optimizer)
+    return optimizer
+
+
 def _problem(problem, **kw):
     if isinstance(problem, str):
         from theory_bench import problems         # a front door may reach the catalogue
@@ -54,7 +74,7 @@ def _seeds(seeds, root_seed):
 
 def assert_converges(optimizer, problem, T, *, seeds=5, tol=None, on="x_avg", root_seed=ROOT_SEED):
     """Fail unless ``f(x_T) - f* <= tol`` for every seed; return the ``ConvergenceResult``."""
-    check_protocol(optimizer)
+    optimizer = as_protocol(optimizer)
     if on not in ("x_avg", "x"):
         raise ValueError(f"on must be 'x_avg' (the averaged iterate) or 'x' (the last one), got {on!r}")
     p = _problem(problem)
@@ -89,7 +109,7 @@ def assert_converges(optimizer, problem, T, *, seeds=5, tol=None, on="x_avg", ro
 
 def assert_regret_rate(optimizer, adversary, T_grid, *, seeds=20, slope=(0.4, 0.6), root_seed=ROOT_SEED):
     """Fail unless the 95% bootstrap interval of the regret slope lies inside ``slope``."""
-    check_protocol(optimizer)
+    optimizer = as_protocol(optimizer)
     p = _problem(adversary)
     if not getattr(p, "online", False):
         raise ValueError(f"{p.name!r} is not an online adversary; use one of skewed_linear, rademacher_linear, "

@@ -47,10 +47,11 @@ def uniform01(kt, i):
 
 
 @njit(cache=True)
-def uniforms(key, t, d):
-    """All ``d`` uniforms of step ``t`` as an array (for tests and for Python users)."""
+def uniforms(key, t, d, start=0):
+    """The uniforms of coordinates ``start .. start + d`` of step ``t`` as an array (for tests, for
+    Python users, and for the torch optimizers' counter mode)."""
     kt = step_key(key, t)
     out = np.empty(d)
     for i in range(d):
-        out[i] = uniform01(kt, i)
+        out[i] = uniform01(kt, start + i)
     return out

@@ -44,12 +44,8 @@ class SignConverted(Optimizer):
 
     def __init__(self, base, *, envelope="max", noise="uniform", scaled=False, beta=None, C=None):
         parts = _direction_of(base)
-        self.base, self.envelope, self.noise = base, _choice("envelope", envelope, ENVELOPES), _choice("noise", noise, NOISES)
-        if not isinstance(scaled, bool):
-            raise ValueError(f"scaled must be True or False, got {scaled!r}")
-        self.scaled = scaled
-        self.beta = _beta(beta, self.envelope)
-        self.C = _constant(C, self.envelope)
+        self.base = base
+        self.envelope, self.noise, self.scaled, self.beta, self.C = check_switches(envelope, noise, scaled, beta, C)
         self.lr, self.schedule = base.lr, base.schedule
         self.formula = parts.formula
         self.state_names = (*parts.state_names, "G")
@@ -84,6 +80,16 @@ class SignConverted(Optimizer):
 
     def __reduce__(self):  # the kernel lives in a generated module: rebuild it from the switches
         return (_rebuild, (self.base, self.envelope, self.noise, self.scaled, self.beta, self.C))
+
+
+def check_switches(envelope, noise, scaled, beta, C):
+    """The switches of a sign conversion, checked: ``(envelope, noise, scaled, beta, C)`` with
+    ``beta`` defaulted for ``decayed_max``; a ValueError naming the value and the fix otherwise.
+    Shared by ``theory_bench.torch.sign_convert``."""
+    envelope, noise = _choice("envelope", envelope, ENVELOPES), _choice("noise", noise, NOISES)
+    if not isinstance(scaled, bool):
+        raise ValueError(f"scaled must be True or False, got {scaled!r}")
+    return envelope, noise, scaled, _beta(beta, envelope), _constant(C, envelope)
 
 
 def _rebuild(base, envelope, noise, scaled, beta, C):

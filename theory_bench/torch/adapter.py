@@ -1,0 +1,57 @@
+"""A torch optimizer factory as an optimizer of the engine's protocol, for ``theory_bench.testing``.
+
+``TorchFactory(factory)``: ``factory(params)`` returns a ``torch.optim.Optimizer`` (or an
+``(optimizer, scheduler)`` pair, the scheduler stepped once per iteration), e.g.
+``functools.partial(torch.optim.AdamW, lr=1e-2)``. ``init(x0)`` makes one float64 parameter and
+calls the factory; ``step(x, g, state, t, rng)`` sets the parameter to ``x`` and its gradient to
+the problem's (numba) oracle's ``g``, steps the optimizer (and the scheduler) and returns the new
+parameter. The engine's protocol loop does the rest: box, averaging, checks and messages.
+"""
+import functools
+import warnings
+
+import numpy as np
+import torch
+
+
+def factory_name(factory):
+    """``AdamW(lr=0.01)`` for ``partial(torch.optim.AdamW, lr=0.01)``; the callable's name otherwise."""
+    if isinstance(factory, functools.partial):
+        args = ", ".join([*map(repr, factory.args), *(f"{k}={v!r}" for k, v in factory.keywords.items())])
+        return f"{factory_name(factory.func)}({args})"
+    return getattr(factory, "__name__", type(factory).__name__)
+
+
+def _describe(v):
+    return f"{type(v).__module__}.{type(v).__name__} {v!r}"[:160]
+
+
+class TorchFactory:
+    """The engine's protocol (``init``, ``step``) around a factory of torch optimizers."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.name = factory_name(factory)
+
+    def init(self, x0):
+        p = torch.nn.Parameter(torch.tensor(np.asarray(x0, dtype=np.float64)))
+        out = self.factory([p])
+        opt, sched = out if isinstance(out, tuple) and len(out) == 2 else (out, None)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ValueError(f"the factory {self.name} must return a torch.optim.Optimizer or an (optimizer, "
+                             f"scheduler) pair when called with a list of parameters, got {_describe(out)}")
+        if sched is not None and not callable(getattr(sched, "step", None)):
+            raise ValueError(f"the scheduler returned by {self.name} has no step(), got {_describe(sched)}")
+        return [p, opt, sched]
+
+    def step(self, x, g, state, t, rng):
+        p, opt, sched = state
+        with torch.no_grad():
+            p.copy_(torch.from_numpy(x))
+        p.grad = torch.from_numpy(g.copy())
+        opt.step()
+        if sched is not None:
+            with warnings.catch_warnings():       # a false alarm after the protocol's probe step on deep copies
+                warnings.filterwarnings("ignore", message="Seems like `optimizer.step\\(\\)` has been overridden")
+                sched.step()
+        return p.detach().numpy().astype(np.float64).reshape(-1)   # a changed shape is the loop's error

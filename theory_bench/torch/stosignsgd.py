@@ -1,0 +1,116 @@
+"""StoSignSGD as a ``torch.optim.Optimizer`` (docs/theory.md §2, §2.1).
+
+Theory form (``beta1=0, weight_decay=0``): ``G <- max(G, |g|)``; ``p <- p - lr sign(g + G n)``.
+Practical form: ``m <- b1 m + (1-b1) g``; ``G <- max(G, |m|)``; ``p <- p - lr (sign(m + G n) + wd p)``.
+``n = 2u - 1``, ``u ~ U[0, 1)`` from ``theory_bench.torch.noise``. The arithmetic is the numba
+kernel's, operation for operation (no fused multiply-adds), so with ``noise="counter"`` a float64
+run on the CPU with a constant learning rate is bit-identical to ``theory_bench.minimize``.
+"""
+import math
+
+import torch
+
+from theory_bench.torch.noise import check_noise, uniforms_for
+
+
+def sto_sign(a, B, u):
+    """``sign(a + B (2u - 1))``, computed in at least float32 so a bf16 ``u`` keeps its resolution."""
+    work = torch.promote_types(a.dtype, torch.float32)
+    a, B, u = a.to(work), B.to(work), u.to(work)
+    return torch.sign(a + B * (2.0 * u - 1.0))
+
+
+def _finite(name, value, low, high=math.inf, closed_high=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(v) and low <= v and (v <= high if closed_high else v < high)):
+        raise ValueError(f"{name} must be in [{low}, {high}{']' if closed_high else ')'}, got {value!r}")
+    return v
+
+
+class StoSignSGD(torch.optim.Optimizer):
+    """``StoSignSGD(params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None)``.
+
+    ``beta1=0, weight_decay=0`` is the theory form (state ``G``), anything else the practical form
+    (state ``m``, ``G``). State is kept in the parameter's dtype unless ``state_dtype`` says
+    otherwise. ``noise="counter"`` draws the engine's counter-based uniforms (reproducible across
+    devices, bit-identical to ``theory_bench.minimize`` in float64); the default draws with a
+    ``torch.Generator`` per device. ``state_dict()`` carries the step count and the generators'
+    states, so a run resumed from it continues the same noise stream.
+    """
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None):
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        defaults = dict(lr=_finite("lr", lr, 0.0), beta1=_finite("beta1", beta1, 0.0, 1.0),
+                        weight_decay=_finite("weight_decay", weight_decay, 0.0))
+        super().__init__(params, defaults)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        self.seed, self.noise, self.state_dtype = seed, check_noise(noise), state_dtype
+        self.uniforms = uniforms_for(self.noise, seed)
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.t += 1
+        offset = 0
+        for group in self.param_groups:
+            lr, b1, wd = group["lr"], group["beta1"], group["weight_decay"]
+            for p in group["params"]:
+                n = p.numel()
+                if p.grad is not None:
+                    self._update(p, lr, b1, wd, offset)
+                offset += n
+        return loss
+
+    def _update(self, p, lr, b1, wd, offset):
+        g = p.grad
+        if g.is_sparse:
+            raise ValueError("StoSignSGD does not take sparse gradients; use dense parameters")
+        state = self.state[p]
+        dtype = self.state_dtype or p.dtype
+        if not state:
+            state["G"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+            if b1 > 0 or wd > 0:
+                state["m"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        if b1 > 0 or wd > 0:
+            m = state["m"]
+            m.mul_(b1)
+            m.add_(g.to(dtype) * (1.0 - b1))          # two roundings, as the numba kernel: no fma
+            a = m
+        else:
+            a = g.to(dtype)
+        G = state["G"]
+        torch.maximum(G, a.abs(), out=G)
+        s = sto_sign(a, G, self.uniforms.draw(self.t, offset, a)).to(p.dtype)
+        if wd > 0:
+            s = s + wd * p
+        p.sub_(lr * s)
+
+    def __getstate__(self):      # torch's Optimizer pickles only its own fields; a copy keeps the stream too
+        return {**super().__getstate__(), "seed": self.seed, "noise": self.noise, "state_dtype": self.state_dtype,
+                "uniforms": self.uniforms, "t": self.t}
+
+    def state_dict(self):
+        out = super().state_dict()
+        out["stosign"] = {"t": self.t, "seed": self.seed, "noise": self.noise,
+                          "generators": self.uniforms.state() if self.noise == "uniform" else {}}
+        return out
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        extra = state_dict.pop("stosign", None)
+        if extra is None:
+            raise ValueError("this state_dict has no 'stosign' entry: it was not saved by theory_bench.torch.StoSignSGD")
+        super().load_state_dict(state_dict)
+        self.t, self.seed, self.noise = extra["t"], extra["seed"], extra["noise"]
+        self.uniforms = uniforms_for(self.noise, self.seed)
+        if self.noise == "uniform":
+            self.uniforms.load(extra["generators"])
