@@ -34,8 +34,12 @@ def torch_run(opt_factory, T, x0=P.x0, seed=0):
     return np.array(xs), opt
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-cpu-kernel", "torch-ops"])
 @pytest.mark.parametrize("form", ["theory", "practical"])
-def test_counter_noise_is_bit_identical_to_the_numba_engine(form):
+def test_counter_noise_is_bit_identical_to_the_numba_engine(form, fused, monkeypatch):
+    """Both paths: the fused numba pass (CPU, float32/64) and the torch operations every other device runs."""
+    if not fused:
+        monkeypatch.setattr("theory_bench.torch.stosignsgd.FUSED_DTYPES", ())
     T = 2000
     if form == "theory":
         engine, kw = NumbaStoSign(0.3, schedule="constant"), dict(beta1=0.0)
@@ -49,8 +53,9 @@ def test_counter_noise_is_bit_identical_to_the_numba_engine(form):
     assert np.array_equal(state["G"].numpy(), trace.state["G"])
 
 
-@pytest.mark.parametrize("stream,noise", [("torch", "uniform"), ("counter", "counter")])
+@pytest.mark.parametrize("stream,noise", [("counter", "uniform"), ("counter", "counter")])
 def test_sign_convert_of_sgd_is_stosignsgd(stream, noise):
+    """On the CPU StoSignSGD's default noise is the counter stream, in its fused kernel."""
     a, _ = torch_run(lambda ps: sign_convert(torch.optim.SGD(ps, lr=0.3), seed=3, stream=stream), 2000)
     b, _ = torch_run(lambda ps: StoSignSGD(ps, lr=0.3, beta1=0.0, seed=3, noise=noise), 2000)
     assert np.array_equal(a, b)

@@ -14,9 +14,9 @@ from theory_bench.engine.optimizer import Optimizer, nonnegative, unit_interval
 from theory_bench.optimizers.signs import sto_sign
 
 
-@njit(cache=True)
-def stosign_theory_step(x, g, S, h, lr, t, key):
-    G = S[0]
+@njit(cache=True, inline="always")
+def stosign_theory_core(x, g, G, lr, t, key):
+    """The theory form on flat arrays (any float dtype); ``theory_bench.torch`` calls it directly."""
     kt = step_key(key, t)
     for i in range(x.shape[0]):
         gi = g[i]
@@ -25,10 +25,9 @@ def stosign_theory_step(x, g, S, h, lr, t, key):
         x[i] -= lr * sto_sign(gi, Gi, uniform01(kt, i))
 
 
-@njit(cache=True)
-def stosign_practical_step(x, g, S, h, lr, t, key):
-    b1, lam = h[0], h[1]
-    m, G = S[0], S[1]
+@njit(cache=True, inline="always")
+def stosign_practical_core(x, g, m, G, b1, lam, lr, t, key):
+    """The practical form on flat arrays (any float dtype); ``theory_bench.torch`` calls it directly."""
     kt = step_key(key, t)
     for i in range(x.shape[0]):
         mi = b1 * m[i] + (1.0 - b1) * g[i]
@@ -36,6 +35,16 @@ def stosign_practical_step(x, g, S, h, lr, t, key):
         Gi = max(G[i], abs(mi))
         G[i] = Gi
         x[i] -= lr * (sto_sign(mi, Gi, uniform01(kt, i)) + lam * x[i])
+
+
+@njit(cache=True)
+def stosign_theory_step(x, g, S, h, lr, t, key):
+    stosign_theory_core(x, g, S[0], lr, t, key)
+
+
+@njit(cache=True)
+def stosign_practical_step(x, g, S, h, lr, t, key):
+    stosign_practical_core(x, g, S[0], S[1], h[0], h[1], lr, t, key)
 
 
 class StoSignSGD(Optimizer):

@@ -1,16 +1,19 @@
 """The sign noise of the torch optimizers: fast (``torch.rand``) or the engine's counter-based stream.
 
-``noise="uniform"`` draws ``u ~ U[0, 1)`` with a ``torch.Generator`` on the parameter's device,
-seeded from the optimizer's seed; its state travels in ``state_dict``. ``noise="counter"`` draws
-exactly the uniforms of ``theory_bench.engine.counter_rng`` at ``(key, t, i)``, ``i`` running over
-the coordinates of all parameters in order, with ``key`` the noise key ``minimize`` derives from
-the same seed: in float64 a trajectory is then bit-identical to the numba engine's. It computes
-on the CPU and moves the draws to the parameter's device (a reproducibility mode, not a fast one).
+``noise="counter"`` draws exactly the uniforms of ``theory_bench.engine.counter_rng`` at
+``(key_k, t, i)`` for coordinate ``i`` of the ``k``-th parameter, where ``key_0`` is the noise key
+``minimize`` derives from the same seed and ``key_k`` (``param_key``) a hash of it: in float64 a
+one-parameter trajectory is then bit-identical to the numba engine's. On other devices than the
+CPU it computes the draws on the CPU and moves them (a reproducibility mode, not a fast one).
+``noise="uniform"`` is the fast default: on the CPU, for float32 and float64 parameters, the same
+counter stream inside one fused numba pass (``theory_bench.torch.stosignsgd``); elsewhere
+``torch.rand`` with one ``torch.Generator`` per device, seeded from the optimizer's seed, whose
+state travels in ``state_dict``.
 """
 import numpy as np
 import torch
 
-from theory_bench.engine.counter_rng import uniforms
+from theory_bench.engine.counter_rng import GAMMA, mix64, uniforms
 from theory_bench.engine.seeding import streams
 
 NOISES = ("uniform", "counter")
@@ -28,14 +31,20 @@ def noise_key(seed):
     return int(streams(seed)[1])
 
 
+def param_key(key, k):
+    """The noise key of the ``k``-th parameter: ``key`` itself for the first, a hash for the others."""
+    key = np.uint64(key)
+    return key if k == 0 else mix64(key + np.uint64(k) * GAMMA)
+
+
 class CounterUniforms:
-    """``u[t, i]`` of ``counter_rng`` for the coordinates ``offset .. offset + n`` of step ``t``."""
+    """``u[t, i]`` of ``counter_rng`` under ``param_key(key, k)`` for the ``k``-th parameter."""
 
     def __init__(self, seed):
         self.key = np.uint64(noise_key(seed))
 
-    def draw(self, t, offset, like):
-        u = uniforms(self.key, t, like.numel(), offset)
+    def draw(self, t, k, like):
+        u = uniforms(param_key(self.key, k), t, like.numel())
         return torch.from_numpy(u).to(device=like.device, dtype=like.dtype).view_as(like)
 
 
@@ -54,7 +63,7 @@ class TorchUniforms:
             self.generators[key] = g
         return self.generators[key]
 
-    def draw(self, t, offset, like):
+    def draw(self, t, k, like):
         return torch.rand(like.shape, generator=self.generator(like.device), device=like.device, dtype=like.dtype)
 
     def state(self):

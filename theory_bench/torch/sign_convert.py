@@ -59,7 +59,7 @@ class SignConverted:
         before = [p.detach().clone() for p in params]
         loss = self.base.step(closure)
         self.t += 1
-        k, offset = 0, 0
+        k = 0
         for group in self.base.param_groups:
             lr = group["lr"]
             if not lr > 0:
@@ -69,17 +69,16 @@ class SignConverted:
                 if p.grad is not None:
                     u = (before[k] - p) / lr
                     p.copy_(before[k])
-                    p.sub_(lr * self._sign(p, u, offset))
+                    p.sub_(lr * self._sign(p, u, k))
                 k += 1
-                offset += p.numel()
         return loss
 
-    def _sign(self, p, u, offset):
+    def _sign(self, p, u, k):
         B = self._envelope(p, u)
         if self.noise == "none":
             s = torch.sign(u)
         else:
-            draw = self.uniforms.draw(self.t, offset, u)
+            draw = self.uniforms.draw(self.t, k, u)
             if self.noise == "uniform":
                 s = sto_sign(u, B, draw)
             else:                                       # N(0, 1) by the inverse CDF of the same uniform

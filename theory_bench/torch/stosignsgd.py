@@ -2,15 +2,22 @@
 
 Theory form (``beta1=0, weight_decay=0``): ``G <- max(G, |g|)``; ``p <- p - lr sign(g + G n)``.
 Practical form: ``m <- b1 m + (1-b1) g``; ``G <- max(G, |m|)``; ``p <- p - lr (sign(m + G n) + wd p)``.
-``n = 2u - 1``, ``u ~ U[0, 1)`` from ``theory_bench.torch.noise``. The arithmetic is the numba
-kernel's, operation for operation (no fused multiply-adds), so with ``noise="counter"`` a float64
-run on the CPU with a constant learning rate is bit-identical to ``theory_bench.minimize``.
+``n = 2u - 1``, ``u ~ U[0, 1)`` from ``theory_bench.torch.noise``. On the CPU, for contiguous
+float32 and float64 parameters with state in their dtype, a step is one fused pass of the numba
+engine's own kernel (``stosign_theory_core``, ``stosign_practical_core``) over the tensors' memory;
+elsewhere (another device, bf16, a separate state dtype) it is the same arithmetic in torch
+operations, operation for operation (no fused multiply-adds). A float64 run with a constant
+learning rate is bit-identical to ``theory_bench.minimize`` (one parameter, same seed).
 """
 import math
 
+import numpy as np
 import torch
 
-from theory_bench.torch.noise import check_noise, uniforms_for
+from theory_bench.optimizers.stosignsgd import stosign_practical_core, stosign_theory_core
+from theory_bench.torch.noise import check_noise, noise_key, param_key, uniforms_for
+
+FUSED_DTYPES = (torch.float32, torch.float64)
 
 
 def sto_sign(a, B, u):
@@ -51,6 +58,7 @@ class StoSignSGD(torch.optim.Optimizer):
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.seed, self.noise, self.state_dtype = seed, check_noise(noise), state_dtype
         self.uniforms = uniforms_for(self.noise, seed)
+        self.key = np.uint64(noise_key(seed))
         self.t = 0
 
     @torch.no_grad()
@@ -60,17 +68,20 @@ class StoSignSGD(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self.t += 1
-        offset = 0
+        k = 0
         for group in self.param_groups:
             lr, b1, wd = group["lr"], group["beta1"], group["weight_decay"]
             for p in group["params"]:
-                n = p.numel()
                 if p.grad is not None:
-                    self._update(p, lr, b1, wd, offset)
-                offset += n
+                    self._update(p, lr, b1, wd, k)
+                k += 1
         return loss
 
-    def _update(self, p, lr, b1, wd, offset):
+    def _fused(self, p, dtype):
+        return (p.device.type == "cpu" and p.dtype in FUSED_DTYPES and dtype == p.dtype and p.grad.dtype == p.dtype
+                and p.is_contiguous() and p.grad.is_contiguous())
+
+    def _update(self, p, lr, b1, wd, k):
         g = p.grad
         if g.is_sparse:
             raise ValueError("StoSignSGD does not take sparse gradients; use dense parameters")
@@ -80,6 +91,13 @@ class StoSignSGD(torch.optim.Optimizer):
             state["G"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
             if b1 > 0 or wd > 0:
                 state["m"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        if self._fused(p, dtype):                     # one pass of the engine's kernel over the tensors' memory
+            x, g, G = p.detach().view(-1).numpy(), g.view(-1).numpy(), state["G"].view(-1).numpy()
+            if b1 > 0 or wd > 0:
+                stosign_practical_core(x, g, state["m"].view(-1).numpy(), G, b1, wd, lr, self.t, param_key(self.key, k))
+            else:
+                stosign_theory_core(x, g, G, lr, self.t, param_key(self.key, k))
+            return
         if b1 > 0 or wd > 0:
             m = state["m"]
             m.mul_(b1)
@@ -89,14 +107,14 @@ class StoSignSGD(torch.optim.Optimizer):
             a = g.to(dtype)
         G = state["G"]
         torch.maximum(G, a.abs(), out=G)
-        s = sto_sign(a, G, self.uniforms.draw(self.t, offset, a)).to(p.dtype)
+        s = sto_sign(a, G, self.uniforms.draw(self.t, k, a)).to(p.dtype)
         if wd > 0:
             s = s + wd * p
         p.sub_(lr * s)
 
     def __getstate__(self):      # torch's Optimizer pickles only its own fields; a copy keeps the stream too
         return {**super().__getstate__(), "seed": self.seed, "noise": self.noise, "state_dtype": self.state_dtype,
-                "uniforms": self.uniforms, "t": self.t}
+                "uniforms": self.uniforms, "key": self.key, "t": self.t}
 
     def state_dict(self):
         out = super().state_dict()
@@ -111,6 +129,6 @@ class StoSignSGD(torch.optim.Optimizer):
             raise ValueError("this state_dict has no 'stosign' entry: it was not saved by theory_bench.torch.StoSignSGD")
         super().load_state_dict(state_dict)
         self.t, self.seed, self.noise = extra["t"], extra["seed"], extra["noise"]
-        self.uniforms = uniforms_for(self.noise, self.seed)
+        self.uniforms, self.key = uniforms_for(self.noise, self.seed), np.uint64(noise_key(self.seed))
         if self.noise == "uniform":
             self.uniforms.load(extra["generators"])
