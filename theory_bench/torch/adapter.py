@@ -6,6 +6,10 @@
 calls the factory; ``step(x, g, state, t, rng)`` sets the parameter to ``x`` and its gradient to
 the problem's (numba) oracle's ``g``, steps the optimizer (and the scheduler) and returns the new
 parameter. The engine's protocol loop does the rest: box, averaging, checks and messages.
+
+Each run seeds the optimizer's randomness from its own stream: at the first step a seed is drawn
+from the run's Generator for ``torch.manual_seed`` and, for ``theory_bench.torch`` optimizers,
+their sign noise (``reseed``). Without it every seed of a check would share one noise stream.
 """
 import functools
 import warnings
@@ -46,6 +50,11 @@ class TorchFactory:
 
     def step(self, x, g, state, t, rng):
         p, opt, sched = state
+        if t == 1:
+            seed = int(rng.integers(2 ** 62))
+            torch.manual_seed(seed)
+            if callable(getattr(opt, "reseed", None)):
+                opt.reseed(seed)
         with torch.no_grad():
             p.copy_(torch.from_numpy(x))
         p.grad = torch.from_numpy(g.copy())

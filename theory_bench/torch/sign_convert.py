@@ -103,6 +103,11 @@ class SignConverted:
         self.envelopes[p] = B
         return B
 
+    def reseed(self, seed):
+        """Start the noise stream afresh from ``seed`` (the testing API does, once per run)."""
+        self.seed = int(seed)
+        self.uniforms = uniforms_for("counter" if self.stream == "counter" else "uniform", self.seed)
+
     def state_dict(self):
         return {"base": self.base.state_dict(), "t": self.t,
                 "envelopes": [self.envelopes.get(p) for g in self.base.param_groups for p in g["params"]],

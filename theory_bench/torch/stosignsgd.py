@@ -112,6 +112,11 @@ class StoSignSGD(torch.optim.Optimizer):
             s = s + wd * p
         p.sub_(lr * s)
 
+    def reseed(self, seed):
+        """Start the noise streams afresh from ``seed`` (the testing API does, once per run)."""
+        self.seed, self.uniforms = int(seed), uniforms_for(self.noise, int(seed))
+        self.key = np.uint64(noise_key(self.seed))
+
     def __getstate__(self):      # torch's Optimizer pickles only its own fields; a copy keeps the stream too
         return {**super().__getstate__(), "seed": self.seed, "noise": self.noise, "state_dtype": self.state_dtype,
                 "uniforms": self.uniforms, "key": self.key, "t": self.t}
