@@ -70,6 +70,17 @@ def test_testing_api_example_passes_under_pytest(tmp_path):
     assert (tmp_path / "test_my_optimizer.py.theory-bench.json").exists()
 
 
+def test_torch_examples_run_and_the_user_test_file_passes(tmp_path):
+    pytest.importorskip("torch")
+    run_block(ROOT / "docs" / "torch.md", "CosineAnnealingLR", tmp_path)
+    moved = run_block(ROOT / "docs" / "torch.md", "sign_convert(torch.optim.Adam", tmp_path)
+    assert "-0.0100" in moved
+    (tmp_path / "test_torch_optimizers.py").write_text(blocks(ROOT / "docs" / "torch.md", "TorchSignSGD")[0])
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_torch_optimizers.py"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout[-2000:]
+
+
 @pytest.mark.parametrize("md", [README, *DOCS], ids=lambda p: p.name)
 def test_every_link_resolves_inside_the_repository(md):
     assert not broken_links(md), "\n".join(broken_links(md))

@@ -224,3 +224,26 @@ def test_bad_input_is_named():
         StoSignSGD([x], lr=0.1, noise="gaussian")
     with pytest.raises(ValueError, match="no 'stosign' entry"):
         StoSignSGD([x], lr=0.1).load_state_dict(torch.optim.SGD([x], lr=0.1).state_dict())
+
+
+def test_every_parameter_has_its_own_noise_and_both_paths_agree(monkeypatch):
+    """A model of several tensors: parameter k draws under its own key (two equal tensors with equal
+    gradients move differently), and the fused CPU kernel and the torch operations agree bit for bit."""
+    def run(fused):
+        if not fused:
+            monkeypatch.setattr("theory_bench.torch.stosignsgd.FUSED_DTYPES", ())
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 5), torch.nn.Linear(5, 1)).double()
+        twin = torch.nn.Parameter(torch.zeros(40, dtype=torch.float64))
+        other = torch.nn.Parameter(torch.zeros(40, dtype=torch.float64))
+        opt = StoSignSGD([*model.parameters(), twin, other], lr=1e-2, weight_decay=0.01, seed=9, noise="counter")
+        for _ in range(20):
+            opt.zero_grad()
+            model(torch.randn(8, 6, dtype=torch.float64)).square().mean().backward()
+            twin.grad, other.grad = torch.full((40,), 0.3, dtype=torch.float64), torch.full((40,), 0.3, dtype=torch.float64)
+            opt.step()
+        monkeypatch.undo()
+        return [p.detach().clone() for p in [*model.parameters(), twin, other]]
+    fused, ops = run(True), run(False)
+    assert all(torch.equal(a, b) for a, b in zip(fused, ops))
+    assert not torch.equal(fused[-1], fused[-2])
