@@ -237,10 +237,11 @@ def test_every_parameter_has_its_own_noise_and_both_paths_agree(monkeypatch):
         twin = torch.nn.Parameter(torch.zeros(40, dtype=torch.float64))
         other = torch.nn.Parameter(torch.zeros(40, dtype=torch.float64))
         opt = StoSignSGD([*model.parameters(), twin, other], lr=1e-2, weight_decay=0.01, seed=9, noise="counter")
-        for _ in range(20):
+        for t in range(20):
             opt.zero_grad()
             model(torch.randn(8, 6, dtype=torch.float64)).square().mean().backward()
-            twin.grad, other.grad = torch.full((40,), 0.3, dtype=torch.float64), torch.full((40,), 0.3, dtype=torch.float64)
+            g = 3.0 if t == 0 else 0.1                     # G = 0.3 after the first step, |m| below it after
+            twin.grad, other.grad = torch.full((40,), g, dtype=torch.float64), torch.full((40,), g, dtype=torch.float64)
             opt.step()
         monkeypatch.undo()
         return [p.detach().clone() for p in [*model.parameters(), twin, other]]

@@ -34,7 +34,7 @@ def noise_key(seed):
 def param_key(key, k):
     """The noise key of the ``k``-th parameter: ``key`` itself for the first, a hash for the others."""
     key = np.uint64(key)
-    return key if k == 0 else np.uint64(mix64(key + np.uint64(k) * GAMMA))
+    return key if k == 0 else np.uint64(mix64(np.uint64((int(key) + k * int(GAMMA)) % 2 ** 64)))
 
 
 class CounterUniforms:
