@@ -21,12 +21,15 @@ def test_no_command_prints_help(capsys):
 
 def test_bench_reports_every_kernel_and_the_loop(tmp_path, capsys):
     out = tmp_path / "b.json"
-    assert cli.main(["bench", "--sizes", "1000", "--json", str(out)]) == 0
+    assert cli.main(["bench", "--quick", "--sizes", "1000", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     names = {r["kernel"] for r in result["kernels"]}
     assert {"StoSignSGD(theory)", "StoSignSGD(practical)", "SignSGD", "Adam", "Lion"} <= names
     assert all(r["numba_mcps"] > 0 and r["numpy_mcps"] > 0 for r in result["kernels"])
     assert result["loop"]["path"] == "jit-cached"
+    assert {r["what"] for r in result["precision"]} >= {"round to e4m3", "StoSignSGD step, e4m3 state"}
+    assert "run loop: load from disk cache (s)" in result["latency"]
+    assert not any(k.startswith("optimum") for k in result["latency"])          # --quick skips the big solves
     assert "roofline" in capsys.readouterr().out
 
 
