@@ -55,12 +55,11 @@ class TorchFactory:
             torch.manual_seed(seed)
             if callable(getattr(opt, "reseed", None)):
                 opt.reseed(seed)
-        with torch.no_grad():
-            p.copy_(torch.from_numpy(x))
-        p.grad = torch.from_numpy(g.copy())
+        p.data = torch.from_numpy(x)            # the loop's iterate, shared: the loop copies what step returns
+        p.grad = torch.from_numpy(g)            # the oracle's fresh array, not read again by the loop
         opt.step()
         if sched is not None:
             with warnings.catch_warnings():       # a false alarm after the protocol's probe step on deep copies
                 warnings.filterwarnings("ignore", message="Seems like `optimizer.step\\(\\)` has been overridden")
                 sched.step()
-        return p.detach().numpy().astype(np.float64).reshape(-1)   # a changed shape is the loop's error
+        return p.detach().numpy().reshape(-1)   # a changed shape or dtype is the loop's error to report
