@@ -3,7 +3,8 @@
 A run is described by a plain dict (JSON, hashed into the store's key):
 ``{"problem": name, "problem_kw": {...}, "optimizer": name, "opt_kw": {...}, "T": int,
 "checkpoints": [...], "window": None | [delta, p, q], "goldstein": None | [delta, K, p, q],
-"trajectory": bool}``. ``run_one(spec, seed)`` returns a dict of arrays at the checkpoints;
+"trajectory": bool}``, and ``"precision": {grad, state, weights, rounding, scaling}`` when a run is
+in number formats (absent otherwise, so the keys of the fp64 runs already stored do not change). ``run_one(spec, seed)`` returns a dict of arrays at the checkpoints;
 ``run_seeds`` skips the seeds already in the store, stores each run as it finishes (so an
 interrupted sweep resumes) and returns the stacked arrays read back from the store.
 """
@@ -14,6 +15,7 @@ import numpy as np
 from theory_bench import problems
 from theory_bench import optimizers as O
 from theory_bench.engine.minimize import minimize
+from theory_bench.engine.precision import Precision
 from theory_bench.engine.seeding import spawn_seeds
 from theory_bench.results.parallel import iter_runs
 from theory_bench.results.store import MissingResults
@@ -40,13 +42,16 @@ def make_optimizer(name, **kw):
 
 
 def spec(problem, optimizer, T, *, problem_kw=None, opt_kw=None, checkpoints=None, window=None,
-         goldstein=None, trajectory=False):
-    return {"problem": problem, "problem_kw": dict(problem_kw or {}), "optimizer": optimizer,
-            "opt_kw": dict(opt_kw or {}), "T": int(T),
-            "checkpoints": None if checkpoints is None else [int(c) for c in checkpoints],
-            "window": None if window is None else [float(w) for w in window],
-            "goldstein": None if goldstein is None else [float(g) for g in goldstein],
-            "trajectory": bool(trajectory)}
+         goldstein=None, trajectory=False, precision=None):
+    out = {"problem": problem, "problem_kw": dict(problem_kw or {}), "optimizer": optimizer,
+           "opt_kw": dict(opt_kw or {}), "T": int(T),
+           "checkpoints": None if checkpoints is None else [int(c) for c in checkpoints],
+           "window": None if window is None else [float(w) for w in window],
+           "goldstein": None if goldstein is None else [float(g) for g in goldstein],
+           "trajectory": bool(trajectory)}
+    if precision is not None:
+        out["precision"] = Precision(**precision).config()        # checked now, not in a worker
+    return out
 
 
 def run_one(s, seed):
@@ -58,7 +63,8 @@ def run_one(s, seed):
         tr = minimize(p.oracle, p.x0, opt, s["T"], args=p.args, seed=seed, box=p.box, loss=p.loss_fn,
                          checkpoints=s["checkpoints"], window=tuple(s["window"]))
     else:
-        tr = p.minimize(opt, s["T"], seed=seed, checkpoints=s["checkpoints"])
+        low = Precision(**s["precision"]) if s.get("precision") else None
+        tr = p.minimize(opt, s["T"], seed=seed, checkpoints=s["checkpoints"], precision=low)
     out = {"t": tr.t, "loss": tr.losses, "loss_avg": tr.losses_avg,
            "wall_s": tr.wall_s, "compile_s": tr.compile_s}
     if "G" in tr.state_sums:
@@ -68,6 +74,9 @@ def run_one(s, seed):
     for k in ("regret", "cum_loss", "hindsight"):
         if k in tr.extra:
             out[k] = tr.extra[k]
+    if "largest_step" in tr.extra:
+        out["largest_step"] = tr.extra["largest_step"]
+        out.update({f"flushed_{row}": v for row, v in tr.extra["flushed_fraction"].items()})
     if s.get("goldstein") is not None:
         from theory_bench.analysis.stationarity import goldstein_sampled
         delta, K, pn, qn = s["goldstein"]

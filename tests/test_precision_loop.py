@@ -153,3 +153,18 @@ def test_a_format_that_cannot_hold_L_warns_with_the_numbers():
         warnings.simplefilter("error")
         p.minimize(O.StoSignSGD(p.lr), 10, precision=Precision(grad="e4m3", scaling="per_tensor"))
         p.minimize(O.StoSignSGD(p.lr), 10, precision=Precision(grad="bf16"))
+
+
+def test_experiment_specs_take_a_precision_and_keep_the_old_keys(tmp_path):
+    """A spec in formats runs through the store and reports the flush and the largest step; a spec
+    without one has no precision key, so the fp64 results already stored keep their hashes."""
+    from theory_bench.experiments.runs import run_seeds, spec
+    from theory_bench.results.store import ResultStore
+    plain = spec("hinge", "AdamW", 500, problem_kw=dict(d=5), opt_kw=dict(lr=0.01))
+    assert "precision" not in plain
+    low = spec("hinge", "AdamW", 500, problem_kw=dict(d=5), opt_kw=dict(lr=0.01), precision=dict(state="e4m3"))
+    assert low["precision"] == Precision(state="e4m3").config()
+    out = run_seeds(low, tb.spawn_seeds(0, 2), jobs=1, store=ResultStore(tmp_path, "precision"))
+    assert out["largest_step"].shape == (2,) and {"flushed_m", "flushed_v", "flushed_grad"} <= set(out)
+    with pytest.raises(ValueError, match="unknown number format 'e3m4'"):
+        spec("hinge", "AdamW", 500, precision=dict(state="e3m4"))
