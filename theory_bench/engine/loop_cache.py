@@ -43,8 +43,10 @@ def importable_name(f):
 
 
 def loop_for(grad, step, template=run_loop.run_horizon):
-    """The loop ``template`` of ``run_loop`` bound to ``grad`` and ``step``, and how it runs:
-    'jit-cached', 'jit' or 'python' (a plain Python ``grad`` or ``step``)."""
+    """The loop ``template`` bound to ``grad`` and ``step``, and how it runs: 'jit-cached', 'jit' or
+    'python' (a plain Python ``grad`` or ``step``). A template is any loop written against the
+    globals ``GRAD`` and ``STEP`` of its module: ``run_loop.run_horizon`` (the default),
+    ``run_loop.run_user_horizon``, ``precision_loop.run_precision_horizon``."""
     memo = (grad, step, template.__name__)
     if memo not in _LOADED:
         _LOADED[memo] = _build(grad, step, template)

@@ -83,13 +83,13 @@ def get_format(fmt):
     return FORMATS[fmt]
 
 
-def check_rounding(rounding, fmt):
-    """``rounding`` if it is one of ``ROUNDINGS`` and makes sense for ``fmt``, else a ValueError."""
+def check_rounding(rounding, *fmts, fix="use rounding='nearest' or a format such as 'bf16' or 'e4m3'"):
+    """``rounding`` if it is one of ``ROUNDINGS`` and some format of ``fmts`` is rounded by it,
+    else a ValueError that names the value and ``fix``."""
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
-    if rounding == "stochastic" and get_format(fmt).name == "fp64":
-        raise ValueError("stochastic rounding needs a format narrower than fp64 (fp64 values are not rounded); "
-                         "use rounding='nearest' or a format such as 'bf16' or 'e4m3'")
+    if rounding == "stochastic" and all(get_format(f).name == "fp64" for f in fmts):
+        raise ValueError(f"stochastic rounding needs a format narrower than fp64 (fp64 values are not rounded); {fix}")
     return rounding
 
 
@@ -221,11 +221,8 @@ class Precision:
 
     def __init__(self, grad="fp64", state="fp64", weights="fp64", rounding="nearest", scaling="none"):
         self.grad, self.state, self.weights = (get_format(f).name for f in (grad, state, weights))
-        if rounding not in ROUNDINGS:
-            raise ValueError(f"rounding must be 'nearest' or 'stochastic', got {rounding!r}")
-        if rounding == "stochastic" and self.is_default:
-            raise ValueError("stochastic rounding needs a format narrower than fp64 (fp64 values are not rounded); "
-                             "set grad=, state= or weights= to a format such as 'bf16' or 'e4m3'")
+        check_rounding(rounding, self.grad, self.state, self.weights,
+                       fix="set grad=, state= or weights= to a format such as 'bf16' or 'e4m3'")
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be 'none' or 'per_tensor', got {scaling!r}")
         self.rounding, self.scaling = rounding, scaling

@@ -9,11 +9,10 @@ elsewhere (another device, bf16, a separate state dtype) it is the same arithmet
 operations, operation for operation (no fused multiply-adds). A float64 run with a constant
 learning rate is bit-identical to ``theory_bench.minimize`` (one parameter, same seed).
 """
-import math
-
 import numpy as np
 import torch
 
+from theory_bench.engine.optimizer import nonnegative, positive, unit_interval
 from theory_bench.optimizers.stosignsgd import stosign_practical_core, stosign_theory_core
 from theory_bench.torch.noise import check_noise, noise_key, param_key, uniforms_for
 
@@ -27,32 +26,20 @@ def sto_sign(a, B, u):
     return torch.sign(a + B * (2.0 * u - 1.0))
 
 
-def _finite(name, value, low, high=math.inf, closed_high=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(v) and low <= v and (v <= high if closed_high else v < high)):
-        raise ValueError(f"{name} must be in [{low}, {high}{']' if closed_high else ')'}, got {value!r}")
-    return v
-
-
 class StoSignSGD(torch.optim.Optimizer):
     """``StoSignSGD(params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None)``.
 
     ``beta1=0, weight_decay=0`` is the theory form (state ``G``), anything else the practical form
     (state ``m``, ``G``). State is kept in the parameter's dtype unless ``state_dtype`` says
-    otherwise. ``noise="counter"`` draws the engine's counter-based uniforms (reproducible across
-    devices, bit-identical to ``theory_bench.minimize`` in float64); the default draws with a
-    ``torch.Generator`` per device. ``state_dict()`` carries the step count and the generators'
+    otherwise. ``noise="counter"`` draws the engine's counter-based uniforms on every device
+    (bit-identical to ``theory_bench.minimize`` in float64); the default draws them too on the CPU,
+    inside the fused kernel, and uses a ``torch.Generator`` per device elsewhere. ``state_dict()`` carries the step count and the generators'
     states, so a run resumed from it continues the same noise stream.
     """
 
     def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None):
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        defaults = dict(lr=_finite("lr", lr, 0.0), beta1=_finite("beta1", beta1, 0.0, 1.0),
-                        weight_decay=_finite("weight_decay", weight_decay, 0.0))
+        defaults = dict(lr=positive("lr", lr), beta1=unit_interval("beta1", beta1),
+                        weight_decay=nonnegative("weight_decay", weight_decay))
         super().__init__(params, defaults)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
