@@ -92,6 +92,28 @@ def test_a_million_random_doubles_agree_with_the_reference(fmt):
         assert agree.all(), x[~agree][:5]
 
 
+@pytest.mark.parametrize("fmt", NARROW)
+def test_the_whole_double_range_agrees_with_the_reference(fmt):
+    """Doubles far outside the format, both ways (down to double subnormals, up to the largest
+    double): the rounding's quantum exponent is capped there, so the cap is tested."""
+    rng = np.random.default_rng(5)
+    x = np.exp2(rng.uniform(-1074, 1024, 10 ** 5)) * rng.choice([-1.0, 1.0], 10 ** 5)
+    x = np.concatenate([x, [np.finfo(np.float64).max, -np.finfo(np.float64).max, 5e-324, -5e-324]])
+    got, ref = round_to(x, fmt), reference(x, fmt)
+    if fmt == "e4m3":
+        with np.errstate(over="ignore"):
+            beyond = np.abs(np.float32(x)) > 464
+        assert same_bits(got[~beyond], ref[~beyond]).all() and (np.abs(got[beyond]) == 448).all()
+    else:
+        assert same_bits(got, ref).all(), x[~same_bits(got, ref)][:5]
+    low = round_to(x, fmt, "stochastic", key=3)
+    f = FORMATS[fmt]
+    tiny = np.abs(x) < f.smallest_subnormal / 2 ** 60     # rounds up with probability < 2^-60
+    assert (low[tiny] == 0).all()
+    huge = np.abs(x) > 2 * f.max
+    assert (np.abs(low[huge]) == (f.max if f.saturate else np.inf)).all()
+
+
 def test_e4m3_saturates_where_ml_dtypes_gives_nan():
     x = np.array([448.0, 449.0, 464.0, 465.0, 1e6, np.inf, -465.0, -np.inf, np.nan])
     np.testing.assert_array_equal(round_to(x[:-1], "e4m3"), [448, 448, 448, 448, 448, 448, -448, -448])

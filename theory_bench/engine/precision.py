@@ -95,21 +95,23 @@ def check_rounding(rounding, *fmts, fix="use rounding='nearest' or a format such
 
 _SIGN = np.uint64(1 << 63)
 _ABS = np.uint64((1 << 63) - 1)
-_INF_BITS = np.uint64(0x7FF0000000000000)
 
 
 @njit(cache=True, inline="always")
-def _split(x):
-    """``(sign bit, |x| bits)`` of a double."""
-    b = np.float64(x).view(np.uint64)
-    return b & _SIGN, b & _ABS
+def _quantum_exponent(a, m, emin):
+    """The exponent of the quantum at ``|x|`` (bits ``a``): ``max(e, emin) - m``, ``e`` the exponent
+    of ``|x|``; capped so that ``2^(quantum exponent + 52)`` stays a finite double (values that
+    large are beyond every format's max and overflow anyway)."""
+    e = np.int64(a >> np.uint64(52)) - 1023
+    return min(max(e, np.int64(emin)), np.int64(971 + m)) - m
 
 
 @njit(cache=True, inline="always")
 def _finish(v, sign, maxv, saturate):
-    """``|value| = v`` with its overflow rule and ``x``'s sign bit (so ``-0.0`` stays ``-0.0``)."""
-    if v > maxv:
-        v = maxv if saturate else np.inf
+    """``|value| = v`` with its overflow rule and ``x``'s sign bit (so ``-0.0`` stays ``-0.0``);
+    NaN passes through (it compares false)."""
+    over = maxv if saturate else np.inf
+    v = over if v > maxv else v
     return np.uint64(np.float64(v).view(np.uint64) | sign).view(np.float64)
 
 
@@ -118,49 +120,36 @@ def round_nearest(x, m, emin, maxv, saturate, from_fp32):
     """``x`` rounded to the nearest value of the format ``(m, emin, maxv, saturate, from_fp32)``,
     ties to even (after rounding to fp32 first when ``from_fp32``).
 
-    Normal range: add half a quantum (minus one, plus the last kept bit: ties to even) to the
-    bits and cut the low ``52 - m`` bits; a carry moves into the exponent, as it should. Below
-    the smallest normal ``2^emin``: ``(|x| + C) - C`` with ``C = 2^(emin - m + 52)``, whose ulp is the
-    subnormal quantum, so the hardware's own round-to-nearest-even does it.
+    With ``q = 2^k`` the quantum at ``|x|`` (subnormals included), ``(|x| + C) - C`` with
+    ``C = 2^(k + 52)`` is ``|x|`` rounded to a multiple of ``q`` by the hardware's own
+    round-to-nearest-even: the sum's ulp is ``q``, ``C`` is a multiple of ``2q`` (so ties go to
+    the even multiple), and the subtraction is exact. A carry into the next binade comes out
+    right. No branches: numba vectorises a loop over it.
     """
     if m >= 52:
         return x
     if from_fp32:
         x = np.float64(np.float32(x))
-    sign, a = _split(x)
-    if a > _INF_BITS:                                   # NaN
-        return x
-    if a >= np.uint64(emin + 1023) << np.uint64(52):
-        shift = np.uint64(52 - m)
-        low = (np.uint64(1) << shift) - np.uint64(1)
-        r = (a + (low >> np.uint64(1)) + ((a >> shift) & np.uint64(1))) & ~low
-        v = np.uint64(r).view(np.float64)
-    else:
-        c = math.ldexp(1.0, emin - m + 52)
-        v = (np.uint64(a).view(np.float64) + c) - c
+    b = np.float64(x).view(np.uint64)
+    sign, a = b & _SIGN, b & _ABS
+    cf = np.uint64(np.uint64(_quantum_exponent(a, m, emin) + 52 + 1023) << np.uint64(52)).view(np.float64)
+    v = (np.uint64(a).view(np.float64) + cf) - cf
     return _finish(v, sign, maxv, saturate)
 
 
 @njit(cache=True, inline="always")
 def round_stochastic(x, u, m, emin, maxv, saturate, from_fp32):
     """``x`` rounded up (away from zero) with probability ``(|x| - down) / q``, given ``u ~ U[0, 1)``;
-    always from the double itself (``from_fp32`` is ignored), so ``E[round(x)] = x`` exactly."""
+    always from the double itself (``from_fp32`` is ignored), so ``E[round(x)] = x`` exactly.
+    ``|x| / q``, its floor and the product back are exact (``q`` is a power of two)."""
     if m >= 52:
         return x
-    sign, a = _split(x)
-    if a > _INF_BITS:
-        return x
-    if a >= np.uint64(emin + 1023) << np.uint64(52):
-        shift = np.uint64(52 - m)
-        low = (np.uint64(1) << shift) - np.uint64(1)
-        rest = a & low                                   # |x| - down, in units of 2^-shift quanta
-        up = u * math.ldexp(1.0, 52 - m) < np.float64(rest)
-        v = np.uint64((a & ~low) + (np.uint64(1) << shift if up else np.uint64(0))).view(np.float64)
-    else:
-        q = math.ldexp(1.0, emin - m)
-        r = np.uint64(a).view(np.float64) / q
-        down = np.floor(r)
-        v = (down + (1.0 if u < r - down else 0.0)) * q
+    b = np.float64(x).view(np.uint64)
+    sign, a = b & _SIGN, b & _ABS
+    q = np.uint64(np.uint64(_quantum_exponent(a, m, emin) + 1023) << np.uint64(52)).view(np.float64)
+    r = np.uint64(a).view(np.float64) / q
+    down = np.floor(r)
+    v = (down + (1.0 if u < r - down else 0.0)) * q
     return _finish(v, sign, maxv, saturate)
 
 
