@@ -1,7 +1,7 @@
 """Every experiment by name: ``names()`` and ``get(name)``."""
-from theory_bench.experiments import ablation, convex, dimension, divergence, regret, stationarity
+from theory_bench.experiments import ablation, convex, dimension, divergence, precision, regret, stationarity
 
-EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation)}
+EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation, precision)}
 
 
 def names():

@@ -76,6 +76,8 @@ def run_one(s, seed):
             out[k] = tr.extra[k]
     if "largest_step" in tr.extra:
         out["largest_step"] = tr.extra["largest_step"]
+        out["last_move"] = tr.extra["last_move"]
+        out["x_final"] = tr.x
         out.update({f"flushed_{row}": v for row, v in tr.extra["flushed_fraction"].items()})
     if s.get("goldstein") is not None:
         from theory_bench.analysis.stationarity import goldstein_sampled

@@ -30,6 +30,22 @@ def test_put_get_round_trip(tmp_path):
     assert json.loads(table.config.iloc[0])["problem"] == "skewed_linear"
 
 
+def test_vectors_round_trip_and_other_shapes_are_refused(tmp_path):
+    """A precision run's per-coordinate vectors (final iterate, last move) come back whole, whatever
+    their length against the checkpoints; a 2-d metric is an error, not a silent drop."""
+    s = spec("skewed_linear", "StoSignSGD", 500, problem_kw=dict(d=7), checkpoints=[10, 100, 500],
+             precision=dict(weights="bf16"))
+    store = ResultStore(tmp_path, "exp")
+    r = runs.run_one(s, 0)
+    store.put(s, 0, r)
+    back = store.get(s, 0)
+    assert back["x_final"].shape == (7,) and back["last_move"].shape == (7,)
+    np.testing.assert_array_equal(back["x_final"], r["x_final"])
+    np.testing.assert_array_equal(back["t"], r["t"])
+    with pytest.raises(ValueError, match="'bad' has shape"):
+        store.put(s, 1, {**r, "bad": np.zeros((2, 2))})
+
+
 def test_interrupted_sweep_resumes_to_the_same_table(tmp_path, monkeypatch):
     seeds = 6
     clean = ResultStore(tmp_path / "clean", "exp")

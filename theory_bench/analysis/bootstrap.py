@@ -29,3 +29,32 @@ def mean_interval(samples, level=0.95, n_boot=2000, seed=0):
     means = np.stack([samples[rng.integers(0, n, n)].mean(axis=0) for _ in range(n_boot)])
     alpha = (1 - level) / 2
     return samples.mean(axis=0), np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
+
+
+def two_sample_interval(a, b, statistic, level=0.95, n_boot=2000, seed=0):
+    """``(estimate, lo, hi)`` of ``statistic(a, b)`` for two independent groups of runs (rows of
+    ``a`` and of ``b``), each resampled on its own: e.g. the ratio of two mean gaps."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if min(a.shape[0], b.shape[0]) < 2:
+        raise ValueError(f"a bootstrap needs at least 2 runs (seeds) per group, got {a.shape[0]} and {b.shape[0]}")
+    rng = np.random.default_rng(seed)
+    stats = np.array([statistic(a[rng.integers(0, a.shape[0], a.shape[0])], b[rng.integers(0, b.shape[0], b.shape[0])])
+                      for _ in range(n_boot)])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha], method="inverted_cdf")   # no interpolation: inf stays inf
+    return float(statistic(a, b)), float(lo), float(hi)
+
+
+def steps_to_target(t, curves, target):
+    """The first step at which the mean of ``curves`` (rows: runs; columns: the checkpoints ``t``)
+    is at or below ``target``, interpolated in ``log t`` between checkpoints; ``inf`` if never."""
+    m = np.asarray(curves, dtype=np.float64).mean(axis=0)
+    hit = np.flatnonzero(m <= target)
+    if hit.size == 0:
+        return np.inf
+    k = hit[0]
+    if k == 0:
+        return float(t[0])
+    lt0, lt1, y0, y1 = np.log(t[k - 1]), np.log(t[k]), np.log(m[k - 1]), np.log(max(m[k], 1e-300))
+    frac = (np.log(target) - y0) / (y1 - y0) if y1 != y0 else 1.0
+    return float(np.exp(lt0 + frac * (lt1 - lt0)))

@@ -9,6 +9,8 @@
 - ``sgd_regret_upper``: projected online subgradient descent with ``eta_t = eta / sqrt(t)``,
   ``E[R_T] <= sqrt(T) (D^2 / (2 eta) + eta G^2)`` for an l2 diameter ``D`` and ``||g||_2 <= G``.
 - ``online_to_batch_gap``: ``E[F(x_bar_T)] - F* <= E[R_T] / T`` (§3.1).
+- ``nearest_freeze_step``: the last step at which a sign step ``lr / sqrt(t)`` can still move a
+  coordinate stored in a narrow format with nearest rounding (§6).
 """
 import math
 from functools import lru_cache
@@ -99,3 +101,13 @@ def sgd_regret_upper(T, diameter, grad_norm, eta=None):
 def online_to_batch_gap(regret_bound, T):
     """``E[F(x_bar_T)] - F* <= E[R_T] / T`` for i.i.d. losses with mean ``F``."""
     return np.asarray(regret_bound, dtype=np.float64) / _horizon(T)
+
+
+def nearest_freeze_step(x, lr, fmt="bf16"):
+    """Per coordinate of ``x`` (values of the format ``fmt``), the last step ``t`` at which a step of
+    size ``eta_t = lr / sqrt(t)`` can change it under nearest rounding: ``floor((2 lr / s)^2)``, ``s``
+    the spacing below ``|x|``. A smaller step lands within half a spacing of ``x`` on either side
+    (the spacing above is never smaller) and rounds back to ``x``: the coordinate is frozen (§6)."""
+    from theory_bench.engine.precision import get_format
+    s = get_format(fmt).spacing_below(x)
+    return np.floor((2.0 * lr / s) ** 2)

@@ -30,7 +30,8 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     ``precision=Precision(grad=, state=, weights=, rounding=, scaling=)`` runs the loop in those
     number formats (``theory_bench.engine.precision_loop``); the trace's ``extra`` then holds
     ``flushed_fraction`` (per rounded vector, the share of non-zero entries rounding sent to
-    zero) and ``largest_step`` (``max |x_{t+1} - x_t| / eta_t``). The default, ``None`` or
+    zero), ``largest_step`` (``max |x_{t+1} - x_t| / eta_t``) and ``last_move`` (per coordinate, the
+    last step that changed it; 0 if none did). The default, ``None`` or
     ``Precision()``, runs the ordinary fp64 loop.
     The randomness scheme is described in ``theory_bench.engine.seeding``.
     """
@@ -61,9 +62,10 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
         window=win_vals if window is not None else None,
     )
     if low is not None:
-        counts, largest = low_stats
+        counts, largest, last_move = low_stats
         rows = ("grad", *optimizer.state_names, "weights")
-        trace.extra.update(precision=low.config(), largest_step=float(largest[0]), flushed_fraction={
+        trace.extra.update(precision=low.config(), largest_step=float(largest[0]), last_move=last_move.astype(np.int64),
+                           flushed_fraction={
             r: float(f / n) if n else 0.0 for r, (n, f) in zip(rows, counts)})
     return losses_at(loss, trace, args)
 

@@ -63,6 +63,14 @@ class Format(NamedTuple):
         e = max(math.frexp(abs(float(x)))[1] - 1, self.emin) if x != 0 else self.emin
         return 2.0 ** (e - self.fraction_bits)
 
+    def spacing_below(self, x):
+        """Per entry of ``x`` (values of the format), the distance from ``|x|`` to the next value
+        toward zero: the ulp, or half of it at a power of two above the subnormals."""
+        mant, exp = np.frexp(np.abs(np.asarray(x, dtype=np.float64)))
+        e = np.maximum(exp - 1, self.emin)
+        q = np.ldexp(1.0, e - self.fraction_bits)
+        return np.where((mant == 0.5) & (exp - 1 > self.emin), q / 2, q)
+
 
 FORMATS = {
     "fp64": Format("fp64", 52, -1022, float(np.finfo(np.float64).max), False, False, "float64"),

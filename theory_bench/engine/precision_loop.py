@@ -11,8 +11,9 @@ from the counter-based generator, one stream per (grad, state row, weights), key
 the sign noise (``precision.rounding_key``).
 
 The loop also counts, per rounded vector, the entries that were non-zero and those that rounding
-flushed to zero, and the largest step ``max_{t,i} |x_{t+1,i} - x_{t,i}| / eta_t``: a sign method
-keeps it at 1 (plus weight decay), whatever its state holds.
+flushed to zero, the largest step ``max_{t,i} |x_{t+1,i} - x_{t,i}| / eta_t`` (a sign method
+keeps it at 1, plus weight decay, whatever its state holds) and the last step at which each
+coordinate of the rounded iterate moved (in a narrow weights format it freezes once ``eta_t`` is below half an ulp).
 """
 import math
 
@@ -75,10 +76,14 @@ def round_vector(v, p, at, stochastic, scaled, kt, counts, row):
 
 
 @njit(cache=True)
-def largest_ratio(x, x_prev, eta):
+def step_stats(x, x_prev, eta, t, last_move):
+    """``max_i |x_i - x_prev_i| / eta``; ``last_move[i] = t`` where coordinate ``i`` moved."""
     worst = 0.0
     for i in range(x.shape[0]):
-        worst = max(worst, abs(x[i] - x_prev[i]))
+        step = abs(x[i] - x_prev[i])
+        worst = max(worst, step)
+        if step > 0.0:
+            last_move[i] = t
     return worst / eta
 
 
@@ -91,10 +96,11 @@ def run_precision_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, 
     anchor, gsum, win_vals = np.zeros(d), np.zeros(d), np.zeros(n_ck)
     g_low, x_prev = np.empty(d), np.empty(d)
     counts = np.zeros((R + 2, 2))                  # rows: grad, each state row, weights
-    largest = np.zeros(1)
+    largest = np.zeros(1)                          # the largest step / eta_t
+    last_move = np.zeros(d)                        # per coordinate, the last step that moved it
     stochastic, scaled = prec[FLAGS_AT] > 0.0, prec[FLAGS_AT + 1] > 0.0
     rk = rounding_key(key)
-    out = (x, x_avg, xs, xs_avg, state_sums, win_vals, counts, largest)
+    out = (x, x_avg, xs, xs_avg, state_sums, win_vals, counts, largest, last_move)
     c = 0
     for t in range(1, T + 1):
         update_average(x_avg, x, t)
@@ -121,7 +127,7 @@ def run_precision_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, 
         bad = first_nonfinite(x)
         if bad >= 0:
             return NONFINITE_ITERATE, t, bad, out
-        largest[0] = max(largest[0], largest_ratio(x, x_prev, eta))
+        largest[0] = max(largest[0], step_stats(x, x_prev, eta, t, last_move))
         if c < n_ck and checkpoints[c] == t:
             record(c, x, x_avg, S, xs, xs_avg, state_sums)
             c += 1

@@ -3,6 +3,7 @@
 Layout under the results folder (default ``results/``)::
 
     <experiment>/runs/<config-key>/<seed-id>.parquet   one run: columns t, metric, value
+                                                        (t = -1: a scalar; t = -2: a vector's entries, in order)
     <experiment>/configs/<config-key>.json              the configuration of that key
     <experiment>/manifest.json                           the last invocation: config, versions, times
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 SCALAR_T = -1          # the t of a per-run scalar (wall time, compile time)
+VECTOR_T = -2          # the t of every entry of a per-run vector not over the checkpoints (the final iterate)
 
 
 class StoreError(RuntimeError):
@@ -77,6 +79,11 @@ class ResultStore:
                 rows.append(pd.DataFrame({"t": [SCALAR_T], "metric": metric, "value": [float(v)]}))
             elif v.shape == t.shape:
                 rows.append(pd.DataFrame({"t": t, "metric": metric, "value": v}))
+            elif v.ndim == 1:
+                rows.append(pd.DataFrame({"t": np.full(v.shape, VECTOR_T), "metric": metric, "value": v}))
+            else:
+                raise ValueError(f"metric {metric!r} has shape {v.shape}; the store keeps scalars and 1-d arrays: "
+                                 "flatten it or store one metric per row")
         frame = pd.concat(rows, ignore_index=True)
         key = config_key(config)
         cfg = self.dir / "configs" / f"{key}.json"
@@ -95,13 +102,13 @@ class ResultStore:
             raise MissingResults(f"no stored run for seed {seed_id(seed)} of {config}")
         frame = self._read(path)
         out = {}
-        series = frame[frame.t != SCALAR_T]
+        series = frame[frame.t > SCALAR_T]
         if len(series):
             first = series.metric.iloc[0]
             out["t"] = series[series.metric == first].t.to_numpy()
         for metric, rows in frame.groupby("metric", sort=False):
             vals = rows.value.to_numpy()
-            out[metric] = vals[0] if rows.t.iloc[0] == SCALAR_T else vals
+            out[metric] = vals[0] if rows.t.iloc[0] == SCALAR_T else vals       # a series or a vector
         return out
 
     def _read(self, path):
