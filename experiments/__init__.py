@@ -4,6 +4,6 @@ if __name__ != "theory_bench.experiments":      # `import experiments` from a ch
     from theory_bench.checkout_alias import alias
     alias(__name__, "theory_bench.experiments")
 else:
-    from theory_bench.experiments.registry import EXPERIMENTS, get, names
+    from theory_bench.experiments.registry import EXPERIMENTS, get, missing, names
 
-    __all__ = ["EXPERIMENTS", "get", "names"]
+    __all__ = ["EXPERIMENTS", "get", "missing", "names"]

@@ -85,8 +85,20 @@ def _total(data, metric):
 
 
 def run_all(names=None, **kw):
+    """Every experiment (or those named): all of them, less those whose optional packages are not
+    installed (said on stderr) unless named."""
+    import sys
     claims, paths = [], []
-    for name in names or experiments.names():
+    if names is None:
+        names = []
+        for name in experiments.names():
+            lacking = experiments.missing(name)
+            if lacking:
+                print(f"skipping {name}: it needs {', '.join(lacking)} (pip install torch==2.13.0 && "
+                      "pip install -e '.[zoo]')", file=sys.stderr)
+            else:
+                names.append(name)
+    for name in names:
         c, p = run_experiment(name, **kw)
         claims += c
         paths += p

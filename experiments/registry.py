@@ -1,11 +1,23 @@
 """Every experiment by name: ``names()`` and ``get(name)``."""
-from theory_bench.experiments import ablation, convex, dimension, divergence, precision, regret, stationarity
+from theory_bench.experiments import ablation, convex, dimension, divergence, precision, regret, stationarity, zoo
 
-EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation, precision)}
+EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation, precision, zoo)}
 
 
 def names():
     return list(EXPERIMENTS)
+
+
+def missing(name):
+    """The packages experiment ``name`` needs (its ``REQUIRES``) that are not installed: the zoo's."""
+    from importlib import metadata
+    out = []
+    for pkg in getattr(get(name), "REQUIRES", ()):
+        try:
+            metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out.append(pkg)
+    return out
 
 
 def get(name):

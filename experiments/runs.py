@@ -36,6 +36,12 @@ OPTIMIZERS["sign_convert"] = _sign_converted
 
 
 def make_optimizer(name, **kw):
+    """One of ``OPTIMIZERS`` by name, or ``"torch:module:Class"``: a torch optimizer through the
+    testing adapter (``theory_bench.torch.adapter.named_factory``; ``kw``: ``lr``, ``schedule`` and
+    the class's own keywords)."""
+    if name.startswith("torch:"):
+        from theory_bench.torch.adapter import named_factory
+        return named_factory(name[len("torch:"):], **kw)
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](**kw)

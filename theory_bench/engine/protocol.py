@@ -54,7 +54,7 @@ def minimize_any(optimizer, grad, x0, T, *, args=(), seed=0, box=None, loss=None
     name = optimizer_name(optimizer)
     x0, T, lo, hi, boxed, ckpts, rng, _ = prepare(grad, x0, T, args, seed, box, checkpoints)
     state = optimizer.init(x0.copy())
-    _probe_step(optimizer, name, grad, x0, state, rng, args)
+    _probe_step(optimizer, name, grad, x0, rng, args)
     step = optimizer.step
     if not (is_jitted(step) and is_jitted(grad)):
         step = _checked_step(name, step)
@@ -73,11 +73,13 @@ def _describe(v):
     return f"{type(v).__name__} {v!r}"[:120]
 
 
-def _probe_step(optimizer, name, grad, x0, state, rng, args):
-    """One step on copies, to say at once what is wrong with what ``step`` returns."""
+def _probe_step(optimizer, name, grad, x0, rng, args):
+    """One step on copies and on a fresh state of its own, to say at once what is wrong with what
+    ``step`` returns. A fresh ``init`` rather than a deep copy of the run's state: a copied torch
+    optimizer keeps only its param groups and state, not the attributes its ``__init__`` set."""
     r = copy.deepcopy(rng)
     g = grad(x0.copy(), r, *copy.deepcopy(args))
-    out = optimizer.step(x0.copy(), g, copy.deepcopy(state), 1, r)
+    out = optimizer.step(x0.copy(), g, optimizer.init(x0.copy()), 1, r)
     if not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != x0.shape:
         raise ValueError(f"{name}.step must return a float64 ndarray of shape {x0.shape} (the next iterate), "
                          f"got {_describe(out)}")

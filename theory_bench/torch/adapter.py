@@ -63,3 +63,29 @@ class TorchFactory:
                 warnings.filterwarnings("ignore", message="Seems like `optimizer.step\\(\\)` has been overridden")
                 sched.step()
         return p.detach().numpy().reshape(-1)   # a changed shape or dtype is the loop's error to report
+
+
+def inv_sqrt_factor(step):
+    """``1 / sqrt(t)`` for ``LambdaLR``, whose ``step`` counts from 0 (``t = step + 1``)."""
+    return 1.0 / np.sqrt(step + 1.0)
+
+
+def named_factory(path, *, lr, schedule="inv_sqrt", **kw):
+    """A factory of the optimizer class at ``path`` (``"torch.optim:AdamW"``, ``"lion_pytorch:Lion"``)
+    with ``lr`` and ``kw``; ``schedule="inv_sqrt"`` pairs it with ``LambdaLR`` at ``lr / sqrt(t)``,
+    ``"constant"`` with none. A name, not a closure, so that a run's configuration is plain JSON."""
+    import importlib
+    if schedule not in ("inv_sqrt", "constant"):
+        raise ValueError(f"schedule must be 'inv_sqrt' or 'constant', got {schedule!r}")
+    module, _, cls = path.partition(":")
+    try:
+        make = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot import the optimizer {path!r} ({err}); install its package (the zoo extra: "
+                         "pip install -e '.[zoo]') or give 'module:Class'") from None
+
+    def factory(params):
+        opt = make(params, lr=lr, **kw)
+        return (opt, torch.optim.lr_scheduler.LambdaLR(opt, inv_sqrt_factor)) if schedule == "inv_sqrt" else opt
+    factory.__name__ = f"{cls}(lr={lr:g}" + "".join(f", {k}={v!r}" for k, v in kw.items()) + f", {schedule})"
+    return TorchFactory(factory)

@@ -1,0 +1,241 @@
+"""The zoo: the ecosystem's torch optimizers on SignSGD's counterexamples (docs/theory.md §3.3).
+
+Every first-order optimizer of ``torch.optim`` that takes a list of dense parameters, ``lion_pytorch``'s
+Lion, and a choice from ``pytorch_optimizer`` (the sign-based ones, then widely used adaptive ones),
+with ``theory_bench.torch.StoSignSGD`` as the reference, run through the testing adapter on
+counterexample 1 (the resisting oracle), the skewed problem (counterexample 2 as an online
+adversary, ``d = 100``: its final gap is counterexample 2, its regret the rate) and the smooth
+skewed quadratic (counterexample 3). Each with its own defaults except the step: ``lr`` from the
+grid ``LR_GRID`` times the problem's ``lr_p``, and ``eta_t = lr / sqrt(t)`` (``LambdaLR``). The best
+``lr`` per problem is the one with the lowest mean final gap (on the adversary: final regret).
+
+Verdicts, computed with their intervals (never hand-written): ``wrong way`` (the final gap's interval
+lies above the gap at ``x0``), ``converges`` (the slope of log mean gap over the last decade has its
+interval below ``FALLING``, or the gap is below ``1e-3`` of the initial one), else ``stuck``.
+
+Claims:
+- ``zoo-sgd-converges``: ``torch.optim.SGD`` converges on counterexample 1 (gap below 1% of SignSGD's
+  floor); variant: ``pytorch_optimizer.SignSGD(momentum=0)``, a SignSGD written as a torch optimizer.
+- ``zoo-signsgd-stuck``: that SignSGD stays on the floor of counterexample 1 at its best ``lr``;
+  variant: ``theory_bench.torch.StoSignSGD``.
+- ``zoo-signsgd-wrong-way``: it ends the skewed problem beyond where it started; variant: StoSignSGD.
+- ``zoo-stosign-regret``: StoSignSGD's regret on the skewed adversary is sublinear (slope surely
+  below ``SUBLINEAR`` over ``[T/100, T]``; the rate itself is the regret experiment's); variant:
+  the SignSGD, linear.
+The counterexamples are built for SignSGD; what the zoo's momentum sign methods (Signum, Lion,
+Tiger) do on them is measured in the table, not claimed.
+"""
+import warnings
+from importlib import metadata
+
+import numpy as np
+
+from theory_bench import problems
+from theory_bench.analysis.bootstrap import mean_interval
+from theory_bench.analysis.claims import Claim, Measurement, Range
+from theory_bench.analysis.rates import fit_slope
+from theory_bench.experiments.runs import spec
+
+NAME = "zoo"
+TITLE = "the ecosystem's torch optimizers on SignSGD's counterexamples"
+PO = "pytorch_optimizer"
+ZOO = (  # label, "module:Class", keywords, family
+    ("SGD", "torch.optim:SGD", {}, "SGD"),
+    ("SGD, momentum 0.9", "torch.optim:SGD", {"momentum": 0.9}, "SGD"),
+    ("ASGD", "torch.optim:ASGD", {}, "SGD"),
+    ("Adam", "torch.optim:Adam", {}, "adaptive"),
+    ("AdamW", "torch.optim:AdamW", {}, "adaptive"),
+    ("Adamax", "torch.optim:Adamax", {}, "adaptive"),
+    ("NAdam", "torch.optim:NAdam", {}, "adaptive"),
+    ("RAdam", "torch.optim:RAdam", {}, "adaptive"),
+    ("Adagrad", "torch.optim:Adagrad", {}, "adaptive"),
+    ("Adadelta", "torch.optim:Adadelta", {}, "adaptive"),
+    ("RMSprop", "torch.optim:RMSprop", {}, "adaptive"),
+    ("Adafactor", "torch.optim:Adafactor", {}, "adaptive"),
+    ("Rprop", "torch.optim:Rprop", {}, "sign, adaptive step"),
+    ("Lion (lion-pytorch)", "lion_pytorch:Lion", {}, "sign step"),
+    ("SignSGD (pytorch-optimizer)", f"{PO}:SignSGD", {"momentum": 0.0}, "sign step"),
+    ("Signum (pytorch-optimizer SignSGD)", f"{PO}:SignSGD", {}, "sign step"),
+    ("Lion (pytorch-optimizer)", f"{PO}:Lion", {}, "sign step"),
+    ("Tiger", f"{PO}:Tiger", {}, "sign step"),
+    ("AdaBelief", f"{PO}:AdaBelief", {}, "adaptive"),
+    ("Adan", f"{PO}:Adan", {}, "adaptive"),
+    ("LaProp", f"{PO}:LaProp", {}, "adaptive"),
+    ("MADGRAD", f"{PO}:MADGRAD", {}, "adaptive"),
+    ("Prodigy", f"{PO}:Prodigy", {}, "adaptive"),
+    ("StoSignSGD (theory_bench.torch)", "theory_bench.torch:StoSignSGD", {"beta1": 0.0}, "reference"),
+    ("StoSignSGD practical (theory_bench.torch)", "theory_bench.torch:StoSignSGD", {}, "reference"),
+)
+SGD, SIGNSGD, STOSIGN = "SGD", "SignSGD (pytorch-optimizer)", "StoSignSGD (theory_bench.torch)"
+ADVERSARY = ("skewed_linear", {"d": 100})
+PROBLEMS = (("counterexample_2d", {}), ADVERSARY, ("skewed_quadratic", {}))
+SHORT = ("counterexample 1", "skewed problem (d=100)", "counterexample 3 (quadratic)")
+LR_GRID = (0.01, 0.1, 1.0)
+FALLING = -0.15
+SUBLINEAR = 0.8      # a regret slope surely below this is sublinear at these horizons
+REQUIRES = ("torch", "lion-pytorch", "pytorch_optimizer")   # the zoo extra
+
+
+def horizon(quick):
+    return (2000, 2) if quick else (10 ** 4, 5)
+
+
+def checkpoints(T):
+    return np.unique(np.logspace(1, np.log10(T), 25).astype(int))
+
+
+def versions():
+    out = {}
+    for pkg in REQUIRES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def check_installed():
+    missing = [pkg for pkg, v in versions().items() if v is None]
+    if missing:
+        raise RuntimeError(f"the zoo needs {', '.join(missing)}: pip install torch==2.13.0 && pip install -e '.[zoo]'")
+
+
+def run(ctx):
+    check_installed()
+    T, seeds = horizon(ctx.quick)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # other people's deprecation notices
+        for name, kw in PROBLEMS:
+            p = problems.make(name, **kw)
+            f_star = p.optimum()[1]
+            initial = float(p.loss_fn(p.x0, *p.args) - f_star)
+            for label, path, opt_kw, _ in ZOO:
+                for mult in LR_GRID:
+                    r = ctx.runs(spec(name, "torch:" + path, T, problem_kw=kw, checkpoints=checkpoints(T),
+                                      opt_kw={"lr": float(p.lr) * mult, **opt_kw}), seeds)
+                    r["gap"] = r["loss_avg"] - f_star
+                    r["initial_gap"], r["lr_mult"] = initial, mult
+                    out[name, label, mult] = r
+    return out
+
+
+# --- what is measured ---
+def final_gap(r):
+    m, lo, hi = mean_interval(r["gap"][:, -1:])
+    return Measurement(float(m[0]), float(lo[0]), float(hi[0]))
+
+
+def falling_slope(r):
+    t = r["t"][0]
+    sel = t >= t[-1] / 10
+    return Measurement(*fit_slope(t[sel], np.maximum(r["gap"][:, sel], 1e-300)))
+
+
+def regret_slope(r):
+    t = r["t"][0]
+    sel = t >= t[-1] / 100
+    return Measurement(*fit_slope(t[sel], np.maximum(r["regret"][:, sel], 1e-300)))
+
+
+def verdict(r):
+    g = final_gap(r)
+    if g.lo > r["initial_gap"]:
+        return "wrong way"
+    if g.hi <= 1e-3 * r["initial_gap"] or falling_slope(r).hi < FALLING:
+        return "converges"
+    return "stuck"
+
+
+def best(data, name, label):
+    """The run of ``label`` on ``name`` at its best ``lr`` (lowest mean final gap; the adversary: regret)."""
+    metric = "regret" if name == ADVERSARY[0] else "gap"
+    runs = [data[name, label, m] for m in LR_GRID if (name, label, m) in data]
+    return min(runs, key=lambda r: np.nanmean(r[metric][:, -1]) if np.isfinite(r[metric][:, -1]).all() else np.inf)
+
+
+def claims(data, ctx):
+    T, seeds = horizon(ctx.quick)
+    n = ctx.n_seeds(seeds)
+    ce1, adv = PROBLEMS[0][0], ADVERSARY[0]
+    floor = float(problems.make(ce1).extra["signsgd_floor"])
+    setup = lambda what: f"{what}, best lr of {LR_GRID} x lr_p, eta_t = lr / sqrt(t), T = {T}, {n} seeds"
+
+    def rel(label):
+        g = final_gap(best(data, ce1, label))
+        return Measurement(g.value / floor, g.lo / floor, g.hi / floor, setup(f"{label}, counterexample 1"))
+
+    def wrong(label):
+        r = best(data, adv, label)
+        g = final_gap(r)
+        return Measurement(g.value / r["initial_gap"], g.lo / r["initial_gap"], g.hi / r["initial_gap"],
+                           setup(f"{label}, skewed problem d=100"))
+
+    def slope(label):
+        m = regret_slope(best(data, adv, label))
+        m.setup = setup(f"{label}, skewed adversary d=100, regret over [T/100, T]")
+        return m
+
+    return [
+        Claim("zoo-sgd-converges", "torch.optim.SGD converges on counterexample 1", "final gap / SignSGD floor "
+              "eps |x1 + x2|", Range(hi=0.01), rel(SGD), "pytorch_optimizer SignSGD(momentum=0)", rel(SIGNSGD),
+              section="3.3.1"),
+        Claim("zoo-signsgd-stuck", "a SignSGD written as a torch optimizer (pytorch_optimizer's, momentum=0) stays "
+              "on SignSGD's floor of counterexample 1 at every lr of the grid", "final gap / SignSGD floor",
+              Range(lo=0.5), rel(SIGNSGD), "theory_bench.torch.StoSignSGD", rel(STOSIGN), section="3.3.1"),
+        Claim("zoo-signsgd-wrong-way", "it ends the skewed problem further from the optimum than it started",
+              "final gap / gap at x0", Range(lo=1.0), wrong(SIGNSGD), "theory_bench.torch.StoSignSGD", wrong(STOSIGN),
+              section="3.3.2"),
+        Claim("zoo-stosign-regret", "theory_bench.torch.StoSignSGD's regret on the skewed adversary is sublinear "
+              "(the rate itself, 1/2, is checked at T = 10^5 by regret-slope-*)", "slope of log mean R_T vs log T "
+              "over [T/100, T]", Range(hi=SUBLINEAR), slope(STOSIGN), "pytorch_optimizer SignSGD(momentum=0)",
+              slope(SIGNSGD), section="3.1, 3.3.2"),
+    ]
+
+
+# --- what is shown ---
+def _cell(r):
+    g = final_gap(r)
+    return f"{verdict(r)} {g.value:.2g} [{g.lo:.2g}, {g.hi:.2g}] (lr x{r['lr_mult']:g})"
+
+
+def table(data, ctx):
+    """Every optimizer (Markdown): per problem its verdict and final gap with interval at its best
+    ``lr``, and the regret slope on the skewed adversary with its interval."""
+    T, seeds = horizon(ctx.quick)
+    head = ["variant", "family", *SHORT, "regret slope, skewed adversary"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for label, _, _, family in ZOO:
+        cells = [_cell(best(data, name, label)) for name, _ in PROBLEMS]
+        s = regret_slope(best(data, ADVERSARY[0], label))
+        rows.append("| " + " | ".join([label, family, *cells, f"{s.value:.2f} [{s.lo:.2f}, {s.hi:.2f}]"]) + " |")
+    rows.append("")
+    v = versions()
+    rows.append(f"Each optimizer with its package's defaults except the step: lr in {LR_GRID} x lr_p with "
+                f"eta_t = lr / sqrt(t) (LambdaLR), the best lr per problem shown; T = {T}, {ctx.n_seeds(seeds)} "
+                "seeds. Cells: verdict (wrong way: the gap's 95% interval lies above the gap at x0; converges: "
+                f"log gap falls with slope surely below {FALLING} over the last decade, or the gap is below 1e-3 "
+                "of the initial one; else stuck), final gap f(x_avg_T) - f* with its 95% bootstrap interval, and "
+                "the lr multiplier. Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".")
+    return "\n".join(rows)
+
+
+def figures(data, ctx, outdir):
+    from theory_bench.results.plotting import band, figure, save
+    panels = [(PROBLEMS[0][0], "gap", "counterexample 1: f(x_avg) - f*"),
+              (ADVERSARY[0], "regret", "skewed adversary, d=100: regret R_T"),
+              (PROBLEMS[2][0], "gap", "counterexample 3: f(x_avg) - f*")]
+    fig, axes = figure(ncols=3, width=4.4, height=3.6)
+    colors = {"SGD": "#2ca02c", "adaptive": "#7f7f7f", "sign step": "#d62728", "sign, adaptive step": "#ff7f0e",
+              "reference": "#1f77b4"}
+    for ax, (name, metric, title) in zip(axes[0], panels):
+        seen = set()
+        for label, _, _, family in ZOO:
+            r = best(data, name, label)
+            lw = 2.0 if family == "reference" else 0.9
+            band(ax, r["t"][0], np.maximum(r[metric], 1e-12), family if family not in seen else None,
+                 colors[family], lw=lw)
+            seen.add(family)
+        ax.set(xscale="log", yscale="log", xlabel="t", title=title)
+    axes[0][0].legend(loc="lower left")
+    return save(fig, outdir, "zoo")
