@@ -38,6 +38,7 @@ from theory_bench import problems
 from theory_bench.analysis.bootstrap import mean_interval, steps_to_target, two_sample_interval
 from theory_bench.analysis.bounds import nearest_freeze_step
 from theory_bench.analysis.claims import Claim, Measurement, Range
+from theory_bench.experiments.ablation import final_gap
 from theory_bench.experiments.runs import spec
 
 NAME = "precision"
@@ -107,11 +108,6 @@ def run(ctx):
 
 
 # --- what is measured ---
-def final_gap(r):
-    m, lo, hi = mean_interval(r["gap"][:, -1:])
-    return Measurement(float(m[0]), float(lo[0]), float(hi[0]))
-
-
 def gap_ratio(r, ref):
     """Mean final gap over the reference's, with a two-sample bootstrap interval."""
     return Measurement(*two_sample_interval(r["gap"][:, -1], ref["gap"][:, -1], lambda a, b: a.mean() / b.mean()))

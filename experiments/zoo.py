@@ -31,9 +31,9 @@ from importlib import metadata
 import numpy as np
 
 from theory_bench import problems
-from theory_bench.analysis.bootstrap import mean_interval
 from theory_bench.analysis.claims import Claim, Measurement, Range
 from theory_bench.analysis.rates import fit_slope
+from theory_bench.experiments.ablation import falling_slope, final_gap
 from theory_bench.experiments.runs import spec
 
 NAME = "zoo"
@@ -121,17 +121,6 @@ def run(ctx):
 
 
 # --- what is measured ---
-def final_gap(r):
-    m, lo, hi = mean_interval(r["gap"][:, -1:])
-    return Measurement(float(m[0]), float(lo[0]), float(hi[0]))
-
-
-def falling_slope(r):
-    t = r["t"][0]
-    sel = t >= t[-1] / 10
-    return Measurement(*fit_slope(t[sel], np.maximum(r["gap"][:, sel], 1e-300)))
-
-
 def regret_slope(r):
     t = r["t"][0]
     sel = t >= t[-1] / 100

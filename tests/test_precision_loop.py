@@ -168,3 +168,26 @@ def test_experiment_specs_take_a_precision_and_keep_the_old_keys(tmp_path):
     assert out["largest_step"].shape == (2,) and {"flushed_m", "flushed_v", "flushed_grad"} <= set(out)
     with pytest.raises(ValueError, match="unknown number format 'e3m4'"):
         spec("hinge", "AdamW", 500, precision=dict(state="e3m4"))
+
+
+def test_freeze_prediction_is_exact_for_signsgd_in_bf16():
+    """SignSGD with bf16 weights, nearest rounding: each coordinate's last move is at or before the
+    step ``nearest_freeze_step`` predicts from where it stopped, and the latest ones within two steps."""
+    from theory_bench.analysis.bounds import nearest_freeze_step
+    p = problems.make("hinge", data="breast_cancer")
+    lr = float(p.lr) / 100
+    tr = p.minimize(O.SignSGD(lr), 20_000, seed=3, precision=Precision(weights="bf16"))
+    pred = nearest_freeze_step(tr.x, lr, "bf16")
+    last = tr.extra["last_move"]
+    frozen = pred < 10_000
+    assert frozen.sum() > 10 and (last[frozen] <= pred[frozen]).all()
+    assert (last[frozen] >= pred[frozen] - 2).any()
+
+
+def test_spacing_below():
+    from theory_bench.engine.precision import FORMATS
+    bf16 = FORMATS["bf16"]
+    np.testing.assert_array_equal(bf16.spacing_below([1.0, 1.5, -3.0, 0.0]),
+                                  [2.0 ** -8, 2.0 ** -7, 2.0 ** -6, 2.0 ** -133])
+    e4m3 = FORMATS["e4m3"]
+    np.testing.assert_array_equal(e4m3.spacing_below([2.0 ** -6, 2.0 ** -8]), [2.0 ** -9, 2.0 ** -9])  # subnormals

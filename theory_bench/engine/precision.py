@@ -65,11 +65,12 @@ class Format(NamedTuple):
 
     def spacing_below(self, x):
         """Per entry of ``x`` (values of the format), the distance from ``|x|`` to the next value
-        toward zero: the ulp, or half of it at a power of two above the subnormals."""
+        toward zero: the ulp, or half of it at a power of two above the subnormals; at zero, the
+        smallest subnormal (the distance to either neighbour)."""
         mant, exp = np.frexp(np.abs(np.asarray(x, dtype=np.float64)))
         e = np.maximum(exp - 1, self.emin)
         q = np.ldexp(1.0, e - self.fraction_bits)
-        return np.where((mant == 0.5) & (exp - 1 > self.emin), q / 2, q)
+        return np.where(mant == 0, self.smallest_subnormal, np.where((mant == 0.5) & (exp - 1 > self.emin), q / 2, q))
 
 
 FORMATS = {
