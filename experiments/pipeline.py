@@ -11,11 +11,11 @@ import json
 import platform
 import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 
 from theory_bench import experiments
 from theory_bench.experiments.context import Context
+from theory_bench.experiments.packages import package_versions
 from theory_bench.analysis.claims import table
 from theory_bench.results.store import ResultStore, atomic_write_text
 
@@ -23,13 +23,8 @@ README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 
 
 def versions():
-    out = {"python": platform.python_version()}
-    for pkg in ("theory-bench", "numpy", "numba", "scipy", "cvxpy", "clarabel", "pandas", "pyarrow", "matplotlib"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
+    return {"python": platform.python_version(), **package_versions(
+        ("theory-bench", "numpy", "numba", "scipy", "cvxpy", "clarabel", "pandas", "pyarrow", "matplotlib"))}
 
 
 def git_commit(cwd="."):
@@ -94,8 +89,8 @@ def run_all(names=None, **kw):
         for name in experiments.names():
             lacking = experiments.missing(name)
             if lacking:
-                print(f"skipping {name}: it needs {', '.join(lacking)} (pip install torch==2.13.0 && "
-                      "pip install -e '.[zoo]')", file=sys.stderr)
+                hint = getattr(experiments.get(name), "INSTALL", "")
+                print(f"skipping {name}: it needs {', '.join(lacking)}" + (f" ({hint})" if hint else ""), file=sys.stderr)
             else:
                 names.append(name)
     for name in names:

@@ -96,13 +96,13 @@ def run(ctx):
         for name, kw, regime in cases(ctx.quick):
             p = problems.make(name, **kw)
             f_star = p.optimum()[1]
+            initial = float(p.loss_fn(p.x0, *p.args) - f_star)
             lr = float(p.lr) * REGIMES[regime]
             for label, opt, opt_kw, setting in configs(ctx.quick):
                 r = ctx.runs(spec(name, opt, T, problem_kw=kw, opt_kw={**opt_kw, "lr": lr},
                                   checkpoints=checkpoints(T), precision=SETTINGS[setting]), seeds)
                 r["gap"] = r["loss_avg"] - f_star
-                r["initial_gap"] = float(p.loss_fn(p.x0, *p.args) - f_star)
-                r["lr"] = lr
+                r["initial_gap"], r["lr"] = initial, lr
                 out[name, regime, label, setting] = r
     return out
 
@@ -118,9 +118,10 @@ def largest_step(r):
     return float(r["largest_step"].max()) if "largest_step" in r else np.nan
 
 
-def largest_step_interval(r):
-    m, lo, hi = mean_interval(r["largest_step"][:, None])
-    return Measurement(float(m[0]), float(lo[0]), float(hi[0]))
+def seed_mean(values, setup=""):
+    """The mean of one number per seed, with its bootstrap interval."""
+    m, lo, hi = mean_interval(np.asarray(values, dtype=np.float64)[:, None])
+    return Measurement(float(m[0]), float(lo[0]), float(hi[0]), setup)
 
 
 def flushed(r):
@@ -142,14 +143,12 @@ def freeze_ratio(r, T):
         pred = nearest_freeze_step(x, r["lr"], "bf16")
         sel = (pred >= 1) & (pred < T / 2)
         per_seed.append(np.max(last[sel] / pred[sel]) if sel.any() else np.nan)
-    per_seed = np.array(per_seed)
     if np.isnan(per_seed).any():
         return Measurement(np.nan, np.nan, np.nan)
-    m, lo, hi = mean_interval(per_seed[:, None])
-    return Measurement(float(m[0]), float(lo[0]), float(hi[0]))
+    return seed_mean(per_seed)
 
 
-def verdict(r, ref, T):
+def verdict(r, T):
     """'diverges' (mean final gap above the initial gap), 'stalls' (over half the coordinates stopped
     moving before T/2), else 'converges'; in every case the gap relative to fp64 says how well."""
     if not np.isfinite(r["gap"][:, -1]).all() or r["gap"][:, -1].mean() > r["initial_gap"]:
@@ -186,10 +185,9 @@ def claims(data, ctx):
         return Measurement(w.value, w.lo, w.hi, setup("worst of hinge/breast_cancer and L1/diabetes"))
 
     def step(label, setting):
-        m = largest_step_interval(d(hinge, label, setting))
-        fl = flushed(d(hinge, label, setting))
-        m.setup = setup("hinge/breast_cancer; flushed to zero: " + ", ".join(f"{k} {v:.1e}" for k, v in fl.items()))
-        return m
+        r = d(hinge, label, setting)
+        fl = ", ".join(f"{k} {v:.1e}" for k, v in flushed(r).items())
+        return seed_mean(r["largest_step"], setup(f"hinge/breast_cancer; flushed to zero: {fl}"))
 
     out = []
     for label in ("AdamW", "Adam"):
@@ -208,9 +206,10 @@ def claims(data, ctx):
                      "at most half a bf16 spacing that nearest rounding spends only when eta_t >= half the spacing",
                      "largest |x_{t+1,i} - x_{t,i}| / eta_t", Range(hi=STEP_BOUND), step("StoSignSGD practical", "FP8"),
                      "AdamW in the same recipe", step("AdamW", "FP8"), section="6"))
-    fr = lambda setting: Measurement(**{**vars(freeze_ratio(d(hinge, "StoSignSGD practical", setting), T)),
-                                        "setup": setup(f"StoSignSGD practical, {setting}, hinge; coordinates "
-                                                       "predicted frozen before T/2")})
+    def fr(setting):
+        m = freeze_ratio(d(hinge, "StoSignSGD practical", setting), T)
+        m.setup = setup(f"StoSignSGD practical, {setting}, hinge; coordinates predicted frozen before T/2")
+        return m
     out.append(Claim("precision-bf16-freeze", "with bf16 weights and nearest rounding a coordinate freezes at the step "
                      "(2 lr / s)^2 predicted from the spacing s below it", "max over coordinates of last move / "
                      "predicted freeze step", Range(0.5, 1.0), fr("bf16 weights"), "stochastic rounding",
@@ -229,10 +228,10 @@ def claims(data, ctx):
 
 # --- what is shown ---
 def _ratio_cell(r, ref, T):
-    v = verdict(r, ref, T)
     if r is ref:
         g = final_gap(r)
         return f"{g.value:.2g} [{g.lo:.2g}, {g.hi:.2g}]"
+    v = verdict(r, T)
     m = gap_ratio(r, ref)
     s = largest_step(r)
     text = f"{m.value:.2g}x [{m.lo:.2g}, {m.hi:.2g}], step {s:.3g}"
@@ -281,7 +280,7 @@ def full_table(data, ctx):
             g, q, sp = final_gap(r), gap_ratio(r, ref), speedup(r, adamw, target)
             fl = ", ".join(f"{k} {v:.1e}" for k, v in flushed(r).items() if v > 0) or "0"
             rows.append("| " + " | ".join([
-                label, setting, SHORT[name], regime, verdict(r, ref, T), f"{g.value:.3g} [{g.lo:.3g}, {g.hi:.3g}]",
+                label, setting, SHORT[name], regime, verdict(r, T), f"{g.value:.3g} [{g.lo:.3g}, {g.hi:.3g}]",
                 f"{q.value:.3g} [{q.lo:.3g}, {q.hi:.3g}]", fl, f"{largest_step(r):.3g}",
                 f"{frozen_fraction(r, T):.0%}", f"{sp.value:.3g} [{sp.lo:.3g}, {sp.hi:.3g}]"]) + " |")
     rows.append("")

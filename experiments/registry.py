@@ -1,5 +1,6 @@
 """Every experiment by name: ``names()`` and ``get(name)``."""
 from theory_bench.experiments import ablation, convex, dimension, divergence, precision, regret, stationarity, zoo
+from theory_bench.experiments.packages import missing_packages
 
 EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation, precision, zoo)}
 
@@ -10,14 +11,7 @@ def names():
 
 def missing(name):
     """The packages experiment ``name`` needs (its ``REQUIRES``) that are not installed: the zoo's."""
-    from importlib import metadata
-    out = []
-    for pkg in getattr(get(name), "REQUIRES", ()):
-        try:
-            metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out.append(pkg)
-    return out
+    return missing_packages(getattr(get(name), "REQUIRES", ()))
 
 
 def get(name):

@@ -26,7 +26,6 @@ The counterexamples are built for SignSGD; what the zoo's momentum sign methods 
 Tiger) do on them is measured in the table, not claimed.
 """
 import warnings
-from importlib import metadata
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from theory_bench import problems
 from theory_bench.analysis.claims import Claim, Measurement, Range
 from theory_bench.analysis.rates import fit_slope
 from theory_bench.experiments.ablation import falling_slope, final_gap
+from theory_bench.experiments.packages import missing_packages, package_versions
 from theory_bench.experiments.runs import spec
 
 NAME = "zoo"
@@ -74,6 +74,7 @@ LR_GRID = (0.01, 0.1, 1.0)
 FALLING = -0.15
 SUBLINEAR = 0.8      # a regret slope surely below this is sublinear at these horizons
 REQUIRES = ("torch", "lion-pytorch", "pytorch_optimizer")   # the zoo extra
+INSTALL = "pip install torch==2.13.0 && pip install -e '.[zoo]'"
 
 
 def horizon(quick):
@@ -85,19 +86,13 @@ def checkpoints(T):
 
 
 def versions():
-    out = {}
-    for pkg in REQUIRES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
+    return package_versions(REQUIRES)
 
 
 def check_installed():
-    missing = [pkg for pkg, v in versions().items() if v is None]
-    if missing:
-        raise RuntimeError(f"the zoo needs {', '.join(missing)}: pip install torch==2.13.0 && pip install -e '.[zoo]'")
+    lacking = missing_packages(REQUIRES)
+    if lacking:
+        raise RuntimeError(f"the zoo needs {', '.join(lacking)}: {INSTALL}")
 
 
 def run(ctx):

@@ -64,9 +64,9 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     if low is not None:
         counts, largest, last_move = low_stats
         rows = ("grad", *optimizer.state_names, "weights")
-        trace.extra.update(precision=low.config(), largest_step=float(largest[0]), last_move=last_move.astype(np.int64),
-                           flushed_fraction={
-            r: float(f / n) if n else 0.0 for r, (n, f) in zip(rows, counts)})
+        flushed = {r: float(f / n) if n else 0.0 for r, (n, f) in zip(rows, counts)}
+        trace.extra.update(precision=low.config(), largest_step=float(largest[0]),
+                           last_move=last_move.astype(np.int64), flushed_fraction=flushed)
     return losses_at(loss, trace, args)
 
 
