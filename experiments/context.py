@@ -16,6 +16,7 @@ class Context:
     def n_seeds(self, default):
         return self.seeds or default
 
-    def runs(self, s, n_seeds):
-        """Every seed's run of the configuration ``s``, through the store."""
-        return run_seeds(s, seeds_for(self.n_seeds(n_seeds)), self.jobs, self.store, self.compute, self.progress)
+    def runs(self, s, n_seeds, fn=None):
+        """Every seed's run of the configuration ``s`` (computed by ``fn(s, seed)``, default
+        ``runs.run_one``), through the store."""
+        return run_seeds(s, seeds_for(self.n_seeds(n_seeds)), self.jobs, self.store, self.compute, self.progress, fn)

@@ -1,8 +1,8 @@
 """Every experiment by name: ``names()`` and ``get(name)``."""
-from theory_bench.experiments import ablation, convex, dimension, divergence, precision, regret, stationarity, zoo
+from theory_bench.experiments import ablation, convex, dimension, divergence, fp8, precision, regret, stationarity, zoo
 from theory_bench.experiments.packages import missing_packages
 
-EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation, precision, zoo)}
+EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, ablation, precision, zoo, fp8)}
 
 
 def names():

@@ -96,19 +96,21 @@ def run_one(s, seed):
     return out
 
 
-def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None):
+def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None, fn=None):
     """Every seed's run of ``s``, stacked: metric -> (seeds, ...) array (scalars -> (seeds,)).
 
+    ``fn(s, seed)`` computes one run (default ``run_one``; the fp8 experiment passes its torch
+    training loop): a module-level function, so that worker processes can import it.
     With a ``store``: stored runs are read, missing ones computed and stored one by one as they
     finish; ``compute=False`` raises ``MissingResults`` instead of computing.
     """
     seeds = list(seeds)
     todo = [seed for seed in seeds if store is None or not store.has(s, seed)]
     if todo and not compute:
-        raise MissingResults(f"{len(todo)} of {len(seeds)} runs of {s['optimizer']} on {s['problem']} are "
+        raise MissingResults(f"{len(todo)} of {len(seeds)} runs of {s['optimizer']} on {s.get('problem', s.get('model'))} are "
                              f"not in {store.dir}; run `theory-bench run {store.experiment}` first")
     fresh = {}
-    for i, result in iter_runs(partial(run_one, s), todo, jobs):
+    for i, result in iter_runs(partial(fn or run_one, s), todo, jobs):
         if store is not None:
             store.put(s, todo[i], result)
         else:

@@ -6,8 +6,9 @@ resamples of the rows, drawn from a fixed generator so that an interval is repro
 import numpy as np
 
 
-def bootstrap_interval(samples, statistic, level=0.95, n_boot=2000, seed=0):
-    """``(estimate, lo, hi)``: ``statistic(samples)`` and its percentile interval over resampled rows."""
+def bootstrap_interval(samples, statistic, level=0.95, n_boot=2000, seed=0, method="linear"):
+    """``(estimate, lo, hi)``: ``statistic(samples)`` and its percentile interval over resampled rows
+    (``method``: numpy's quantile method; ``"inverted_cdf"`` does not interpolate, so inf stays inf)."""
     samples = np.asarray(samples)
     n = samples.shape[0]
     if n < 2:
@@ -17,7 +18,7 @@ def bootstrap_interval(samples, statistic, level=0.95, n_boot=2000, seed=0):
     rng = np.random.default_rng(seed)
     stats = np.array([statistic(samples[rng.integers(0, n, n)]) for _ in range(n_boot)])
     alpha = (1 - level) / 2
-    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha], method=method)
     return float(statistic(samples)), float(lo), float(hi)
 
 

@@ -204,6 +204,13 @@ def round_to(x, fmt, rounding="nearest", key=None, t=0):
 SCALINGS = ("none", "per_tensor")
 
 
+def check_scaling(scaling):
+    """``scaling`` if it is one of ``SCALINGS``, else a ValueError naming it."""
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be 'none' or 'per_tensor', got {scaling!r}")
+    return scaling
+
+
 class Precision:
     """Where precision enters a run of ``theory_bench.minimize`` (docs/theory.md §6).
 
@@ -221,9 +228,7 @@ class Precision:
         self.grad, self.state, self.weights = (get_format(f).name for f in (grad, state, weights))
         check_rounding(rounding, self.grad, self.state, self.weights,
                        fix="set grad=, state= or weights= to a format such as 'bf16' or 'e4m3'")
-        if scaling not in SCALINGS:
-            raise ValueError(f"scaling must be 'none' or 'per_tensor', got {scaling!r}")
-        self.rounding, self.scaling = rounding, scaling
+        self.rounding, self.scaling = rounding, check_scaling(scaling)
 
     @property
     def is_default(self):

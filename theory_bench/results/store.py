@@ -150,7 +150,7 @@ class ResultStore:
                 frame.insert(0, "key", key_dir.name)
                 frame.insert(0, "config", json.dumps(config, sort_keys=True))
                 frame.insert(0, "optimizer", config.get("optimizer"))
-                frame.insert(0, "problem", config.get("problem"))
+                frame.insert(0, "problem", config.get("problem", config.get("model")))
                 frame.insert(0, "experiment", self.experiment)
                 frames.append(frame)
         return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,299 @@
+"""FP8 training in miniature (docs/fp8.md, docs/theory.md §6.1): AdamW fails, StoSignSGD holds.
+
+Two small models trained on data every machine has (``fp8_data``, ``fp8_models``): a CNN with ReLU
+and max-pool on scikit-learn's digits, and a byte-level decoder-only transformer with a top-1
+routed mixture of experts on the Python standard library's own source. Four optimizers (AdamW,
+SignSGD, Lion, StoSignSGD in its practical form) in three recipes (``theory_bench.torch.recipe``):
+``fp32``, ``bf16`` (bf16 matmuls and gradients, fp32 state and weights) and ``fp8`` (E4M3 matmul
+inputs with per-tensor scaling, E5M2 output gradients, E4M3 state with per-tensor scaling, BF16
+master weights, nearest rounding); AdamW also in ``fp8-bf16-state`` (the same with its state in
+bf16). Each optimizer has one ``lr`` per model (``LR``, the best of a grid in fp32, docs/fp8.md).
+
+Measured per run (``fp8_train.train``): the validation loss at ``evals`` steps, the largest stored
+update in units of the step's ``lr``, the fractions of state entries flushed to zero, and for
+AdamW the fraction of ``v`` entries stored as zero where ``m`` is not (the cause, §6).
+
+Claims, per model:
+- ``fp8-adamw-fails-<model>``: AdamW in the FP8 recipe diverges or stalls: its final validation loss
+  is at least ``STALL`` of the initial one (non-finite counts as infinite); variant: AdamW with
+  its state in bf16 (same recipe otherwise), which trains.
+- ``fp8-adamw-cause-<model>``: its largest stored update is at least ``EXPLODED`` times the step's
+  ``lr`` (``m / (sqrt(v) + eps)`` with ``v`` stored as zero); variant: bf16 state.
+- ``fp8-stosign-holds-<model>``: StoSignSGD in the same FP8 recipe ends within ``MARGIN`` times its
+  own fp32 validation loss; variant: AdamW in the same recipe, against AdamW in fp32.
+
+Reported, not claimed (the paper's 1.44-2.14x): the steps StoSignSGD-FP8 takes to reach a target
+validation loss against AdamW-bf16's, with a two-sample bootstrap interval. The target is the one
+both reach: ``TARGET_SLACK`` times the worse of their two final mean validation losses.
+"""
+import math
+
+import numpy as np
+
+from theory_bench.analysis.bootstrap import bootstrap_interval, two_sample_interval
+from theory_bench.analysis.claims import Claim, Measurement, Range
+from theory_bench.experiments.packages import missing_packages, package_versions
+
+NAME = "fp8"
+TITLE = "FP8 training in miniature: AdamW against StoSignSGD on a CNN and an MoE transformer"
+REQUIRES = ("torch", "lion-pytorch", "pytorch_optimizer")
+INSTALL = "pip install torch==2.13.0 && pip install -e '.[zoo]'"
+
+MODELS = ("cnn", "transformer")
+MODEL_LABELS = {"cnn": "CNN, digits", "transformer": "MoE transformer, stdlib bytes"}
+OPTIMIZERS = ("AdamW", "SignSGD", "Lion", "StoSignSGD")
+RECIPES = ("fp32", "bf16", "fp8", "fp8-bf16-state")
+RECIPE_LABELS = {"fp32": "fp32", "bf16": "bf16", "fp8": "FP8", "fp8-bf16-state": "FP8, bf16 state"}
+LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+LR = {  # the best peak lr of LR_GRID in fp32, one seed, T = 600 (CNN) and 300 (transformer): docs/fp8.md
+    "cnn": {"AdamW": 3e-2, "SignSGD": 3e-3, "Lion": 1e-3, "StoSignSGD": 1e-2},
+    "transformer": {"AdamW": 1e-2, "SignSGD": 1e-2, "Lion": 3e-3, "StoSignSGD": 1e-2},
+}
+STALL = 0.75          # a run whose final validation loss is >= 75% of the initial one has failed
+EXPLODED = 1e3        # a stored update of 1000 lr_t is no step of a working optimizer
+MARGIN = 1.25         # StoSignSGD in FP8 ends within 1.25x of its own fp32 validation loss
+TARGET_SLACK = 1.05
+HEADLINE = ("StoSignSGD", "fp8")
+REFERENCE = ("AdamW", "bf16")
+
+
+def horizon(quick):
+    """``{model: (T, seeds, evals)}``."""
+    if quick:
+        return {"cnn": (300, 3, 10), "transformer": (100, 2, 10)}
+    return {"cnn": (1500, 5, 20), "transformer": (1000, 3, 20)}
+
+
+def configs():
+    """``(optimizer, recipe)`` pairs: every optimizer in fp32, bf16 and fp8; AdamW also with bf16 state."""
+    return [(o, r) for o in OPTIMIZERS for r in RECIPES if r != "fp8-bf16-state" or o == "AdamW"]
+
+
+def spec(model, optimizer, recipe, T, evals):
+    """A run's configuration (hashed into the store's key): the recipe's settings and the training
+    set-up are part of it, so a change to either is a new key, never a stale result."""
+    from theory_bench.experiments.fp8_train import setup
+    from theory_bench.torch.recipe import get_recipe
+    return {"model": model, "optimizer": optimizer, "recipe": recipe, "recipe_config": get_recipe(recipe).config(),
+            "lr": LR[model][optimizer], "T": int(T), "evals": int(evals), "setup": setup(model)}
+
+
+def check_installed():
+    lacking = missing_packages(REQUIRES)
+    if lacking:
+        raise RuntimeError(f"the fp8 experiment needs {', '.join(lacking)}: {INSTALL}")
+
+
+def run(ctx):
+    check_installed()
+    from theory_bench.experiments.fp8_train import train
+    out = {}
+    for model, (T, seeds, evals) in horizon(ctx.quick).items():
+        for opt, recipe in configs():
+            out[model, opt, recipe] = ctx.runs(spec(model, opt, recipe, T, evals), seeds, fn=train)
+    return out
+
+
+# --- what is measured ---
+def finals(r):
+    """The final validation loss of each seed (a diverged run: inf)."""
+    v = r["val_loss"][:, -1]
+    return np.where(np.isfinite(v), v, np.inf)
+
+
+def seed_mean(values, setup=""):
+    """The mean of one number per seed and its bootstrap interval; an infinite value stays infinite."""
+    v = np.asarray(values, dtype=np.float64)
+    return Measurement(*bootstrap_interval(v, np.mean, method="inverted_cdf"), setup)
+
+
+def failure_ratio(r):
+    """Final over initial validation loss, per seed (inf for a diverged run)."""
+    return finals(r) / r["val_loss"][:, 0]
+
+
+def ratio_to(r, ref):
+    """Mean final validation loss of ``r`` over ``ref``'s, with a two-sample interval."""
+    return Measurement(*two_sample_interval(finals(r), finals(ref), lambda a, b: a.mean() / b.mean()))
+
+
+def largest_update(r):
+    """Per seed, the largest stored update in units of the step's lr."""
+    return np.nanmax(r["largest_update"], axis=1)
+
+
+def v_stalled(r):
+    """The fraction of AdamW's ``v`` entries stored as zero where ``m`` is not (last step), mean over seeds."""
+    return float(np.mean(r["stalled_exp_avg_sq"])) if "stalled_exp_avg_sq" in r else math.nan
+
+
+def verdict(r):
+    """'diverged' (a non-finite loss in any seed), 'fails' (mean final validation loss >= STALL of the
+    initial), else 'trains'."""
+    if (r["diverged_at"] > 0).any() or not np.isfinite(r["val_loss"][:, -1]).all():
+        return "diverged"
+    return "fails" if failure_ratio(r).mean() >= STALL else "trains"
+
+
+def steps_to_loss(t, curves, target):
+    """The first step at which the mean validation curve (rows: seeds) is at or below ``target``,
+    interpolated linearly between evaluations; ``inf`` if never."""
+    m = np.asarray(curves, dtype=np.float64).mean(axis=0)
+    hit = np.flatnonzero(m <= target)
+    if hit.size == 0:
+        return math.inf
+    k = hit[0]
+    if k == 0:
+        return float(t[0])
+    frac = (m[k - 1] - target) / (m[k - 1] - m[k])
+    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
+
+
+def target_loss(data, model):
+    """The validation loss both StoSignSGD-FP8 and AdamW-bf16 reach: TARGET_SLACK x the worse final mean."""
+    worse = max(finals(data[(model, *HEADLINE)]).mean(), finals(data[(model, *REFERENCE)]).mean())
+    return TARGET_SLACK * worse
+
+
+def speed_ratio(r, ref, target):
+    """``steps(ref) / steps(r)`` to ``target`` with a two-sample interval (> 1: ``r`` is faster; 0: never)."""
+    t = r["t"][0]
+    return Measurement(*two_sample_interval(r["val_loss"], ref["val_loss"],
+                                            lambda a, b: _ratio(steps_to_loss(t, b, target), steps_to_loss(t, a, target)),
+                                            n_boot=1000))
+
+
+def _ratio(num, den):
+    if math.isinf(den):
+        return 0.0 if math.isfinite(num) else math.nan
+    return num / den
+
+
+def claims(data, ctx):
+    out = []
+    for model, (T, seeds, _) in horizon(ctx.quick).items():
+        n = ctx.n_seeds(seeds)
+        setup = lambda what: f"{MODEL_LABELS[model]}, {what}, T = {T}, {n} seeds"
+        d = lambda opt, recipe: data[model, opt, recipe]
+
+        def fails(recipe):
+            r = d("AdamW", recipe)
+            return seed_mean(failure_ratio(r), setup(f"AdamW, {RECIPE_LABELS[recipe]}: {verdict(r)}"))
+
+        def cause(recipe):
+            r = d("AdamW", recipe)
+            fl = ", ".join(f"{k[len('flushed_'):]} {float(np.mean(r[k])):.2g}" for k in sorted(r) if k.startswith("flushed_"))
+            return seed_mean(largest_update(r), setup(f"AdamW, {RECIPE_LABELS[recipe]}; v = 0 where m != 0 at the "
+                                                      f"last step: {v_stalled(r):.2g} of entries; flushed: {fl}"))
+
+        def holds(opt):
+            m = ratio_to(d(opt, "fp8"), d(opt, "fp32"))
+            m.setup = setup(f"{opt}, FP8 over fp32: {verdict(d(opt, 'fp8'))}")
+            return m
+
+        out += [
+            Claim(f"fp8-adamw-fails-{model}", f"AdamW in the FP8 recipe (E4M3 matmuls and state, E5M2 gradients, BF16 "
+                  f"weights) fails on the {MODEL_LABELS[model]}: it diverges or stalls",
+                  "final validation loss / initial (diverged: inf), mean over seeds", Range(lo=STALL), fails("fp8"),
+                  "AdamW with its state in bf16, the same recipe otherwise", fails("fp8-bf16-state"), section="6.1"),
+            Claim(f"fp8-adamw-cause-{model}", "the cause: where the stored v is zero and m is not, AdamW's update "
+                  "m / (sqrt(v) + eps) explodes", "largest |p_(t+1) - p_t| / lr_t, mean over seeds",
+                  Range(lo=EXPLODED), cause("fp8"), "bf16 state", cause("fp8-bf16-state"), section="6, 6.1"),
+            Claim(f"fp8-stosign-holds-{model}", "StoSignSGD (practical) in the same FP8 recipe trains and ends within "
+                  f"{MARGIN:g}x of its own fp32 validation loss", "final validation loss / same optimizer's fp32",
+                  Range(hi=MARGIN), holds("StoSignSGD"), "AdamW in the same recipe", holds("AdamW"), section="6.1"),
+        ]
+    return out
+
+
+# --- what is shown ---
+def _loss_cell(r):
+    v = verdict(r)
+    if v == "diverged":
+        at = r["diverged_at"][r["diverged_at"] > 0]
+        first = f" at step {int(at.min())}" if at.size else ""
+        fin = seed_mean(failure_ratio(r))
+        tail = f", final {fin.value:.3g}x initial" if math.isfinite(fin.value) else ""
+        return f"**diverged**{first}{tail}"
+    m = seed_mean(finals(r))
+    cell = f"{m.value:.3g} [{m.lo:.3g}, {m.hi:.3g}]"
+    return f"**fails** {cell}" if v == "fails" else cell
+
+
+def _speed_cell(data, model, opt, recipe):
+    m = speed_ratio(data[model, opt, recipe], data[(model, *REFERENCE)], target_loss(data, model))
+    if m.value == 0:
+        return "never"
+    return f"{m.value:.2f}x [{m.lo:.2f}, {m.hi:.2f}]"
+
+
+def table(data, ctx):
+    """One row per model and optimizer: final validation loss per recipe with its interval (or the
+    verdict), and the FP8 run's steps to the target against AdamW-bf16's."""
+    h = horizon(ctx.quick)
+    head = ["variant", "model", *(RECIPE_LABELS[r] for r in RECIPES), "FP8 speed vs AdamW-bf16"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for model in MODELS:
+        for opt in OPTIMIZERS:
+            cells = [_loss_cell(data[model, opt, r]) if (model, opt, r) in data else "-" for r in RECIPES]
+            rows.append("| " + " | ".join([opt, MODEL_LABELS[model], *cells, _speed_cell(data, model, opt, "fp8")]) + " |")
+    rows.append("")
+    runs = "; ".join(f"{MODEL_LABELS[m]}: T = {T}, {ctx.n_seeds(s)} seeds" for m, (T, s, _) in h.items())
+    targets = ", ".join(f"{MODEL_LABELS[m]} {target_loss(data, m):.3g}" for m in MODELS)
+    rows.append(f"Cells: final validation loss (nats) with its 95% bootstrap interval over seeds; diverged: a "
+                f"non-finite loss; fails: above {STALL:g}x the initial loss. FP8: E4M3 matmul inputs and "
+                "optimizer state (per-tensor scaled), E5M2 gradients, BF16 master weights. Speed: steps AdamW-bf16 "
+                f"takes to the target validation loss ({targets}: {TARGET_SLACK:g}x the worse final of the two) over "
+                f"the steps of the row's FP8 run (> 1: fewer steps), with its interval. {runs}. Largest updates, "
+                "flushed fractions and steps: figures/fp8_full.md.")
+    return "\n".join(rows)
+
+
+def full_table(data, ctx):
+    """Every run: verdict, final loss, largest update, AdamW's stalled v, flushed state, steps to target."""
+    head = ["variant", "model", "recipe", "lr", "verdict", "final val loss", "largest update / lr_t",
+            "v = 0 where m != 0", "flushed to zero", "steps to target", "speed vs AdamW-bf16", "s per run"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for model in MODELS:
+        target = target_loss(data, model)
+        for opt, recipe in configs():
+            r = data[model, opt, recipe]
+            up = seed_mean(largest_update(r))
+            fl = ", ".join(f"{k[len('flushed_'):]} {float(np.mean(r[k])):.2g}" for k in sorted(r) if k.startswith("flushed_"))
+            steps = steps_to_loss(r["t"][0], r["val_loss"], target)
+            cells = [opt, MODEL_LABELS[model], RECIPE_LABELS[recipe], f"{LR[model][opt]:g}", verdict(r), _loss_cell(r),
+                     f"{up.value:.3g} [{up.lo:.3g}, {up.hi:.3g}]",
+                     f"{v_stalled(r):.2g}" if opt == "AdamW" else "-", fl or "-",
+                     f"{steps:.0f}" if math.isfinite(steps) else "never", _speed_cell(data, model, opt, recipe),
+                     f"{float(np.mean(r['wall_s'])):.1f}"]
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+STYLES = {"fp32": "-", "bf16": "--", "fp8": ":", "fp8-bf16-state": "-."}
+COLORS = {"AdamW": "#7f7f7f", "SignSGD": "#d62728", "Lion": "#bcbd22", "StoSignSGD": "#1f77b4"}
+
+
+def figures(data, ctx, outdir):
+    from theory_bench.results.plotting import band, figure, save
+    fig, axes = figure(ncols=len(MODELS), width=5.2, height=3.9)
+    for ax, model in zip(axes[0], MODELS):
+        initial = float(data[model, "AdamW", "fp32"]["val_loss"][:, 0].mean())
+        best = min(float(np.nanmin(data[model, o, r]["val_loss"].mean(axis=0))) for o, r in configs())
+        top = 1.3 * initial
+        for opt, recipe in configs():
+            r = data[model, opt, recipe]
+            curves = np.minimum(np.where(np.isfinite(r["val_loss"]), r["val_loss"], top), top)   # off the top: diverged
+            band(ax, r["t"][0], curves, f"{opt}, {RECIPE_LABELS[recipe]}", COLORS[opt], ls=STYLES[recipe],
+                 lw=1.8 if recipe == "fp8" else 1.1)
+        ax.axhline(target_loss(data, model), color="k", lw=0.6, alpha=0.5)
+        ax.set(yscale="log", ylim=(0.8 * best, top), xlabel="step", ylabel="validation loss (nats)",
+               title=f"{MODEL_LABELS[model]} (line at the target loss)")
+    axes[0][0].legend(loc="upper right", ncol=2, fontsize=6)
+    paths = save(fig, outdir, "fp8")
+    from pathlib import Path
+    from theory_bench.results.store import atomic_write_text
+    full = Path(outdir) / "fp8_full.md"
+    atomic_write_text(full, full_table(data, ctx) + "\n\n" + f"Versions: " +
+                      ", ".join(f"{k} {v}" for k, v in package_versions(REQUIRES).items()) + ".\n")
+    return paths + [full]

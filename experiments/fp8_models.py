@@ -1,0 +1,110 @@
+"""The two small models of the FP8 experiment, with the non-smooth parts the paper names.
+
+- ``DigitsCNN``: conv 3x3 (1 -> 16) + ReLU + max-pool 2, conv 3x3 (16 -> 32) + ReLU + max-pool 2,
+  linear 128 -> 64 + ReLU, linear 64 -> 10. 13,706 parameters.
+- ``MoETransformer``: a byte-level decoder-only transformer: token and position embeddings
+  (256 bytes, context 64, width 64), 2 pre-norm blocks of causal self-attention (4 heads) and a
+  top-1 routed mixture of 4 expert MLPs (64 -> 128 -> 64, GELU; a Switch-transformer router: each
+  token goes to the expert of largest router logit, its output scaled by that expert's softmax
+  probability, plus the load-balancing loss ``0.01 * E * sum_e f_e P_e``), final layer norm,
+  untied output head. The routing is the discontinuity: a token switches expert when two logits cross.
+
+``build(name, seed)`` makes either with its weights drawn from ``torch.manual_seed(seed)``;
+``ROUTER`` is the name part ``convert_to_fp8`` skips (routers stay in fp32, as FP8 MoE recipes keep them).
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROUTER = "router"
+VOCAB, CONTEXT, WIDTH, HEADS, LAYERS, EXPERTS, HIDDEN = 256, 64, 64, 4, 2, 4, 128
+BALANCE = 0.01
+
+
+class DigitsCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc1 = nn.Linear(128, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+    def loss(self, x, y):
+        return F.cross_entropy(self(x), y)
+
+
+class SwitchMoE(nn.Module):
+    """Top-1 routed experts; ``aux`` holds the load-balancing loss of the last forward."""
+
+    def __init__(self, width, hidden, experts):
+        super().__init__()
+        self.router = nn.Linear(width, experts, bias=False)
+        self.up = nn.ModuleList(nn.Linear(width, hidden) for _ in range(experts))
+        self.down = nn.ModuleList(nn.Linear(hidden, width) for _ in range(experts))
+        self.aux = torch.zeros(())
+
+    def forward(self, x):
+        flat = x.reshape(-1, x.shape[-1])
+        probs = F.softmax(self.router(flat), dim=-1)
+        gate, choice = probs.max(dim=-1)
+        out = torch.zeros_like(flat)
+        for e in range(len(self.up)):
+            idx = torch.nonzero(choice == e, as_tuple=True)[0]
+            if idx.numel():
+                h = self.down[e](F.gelu(self.up[e](flat[idx])))
+                out = out.index_add(0, idx, h * gate[idx, None])
+        share = torch.bincount(choice, minlength=len(self.up)).to(flat.dtype) / flat.shape[0]
+        self.aux = len(self.up) * (share * probs.mean(0)).sum()
+        return out.reshape(x.shape)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(WIDTH), nn.LayerNorm(WIDTH)
+        self.qkv = nn.Linear(WIDTH, 3 * WIDTH)
+        self.proj = nn.Linear(WIDTH, WIDTH)
+        self.moe = SwitchMoE(WIDTH, HIDDEN, EXPERTS)
+
+    def forward(self, x):
+        b, n, w = x.shape
+        q, k, v = self.qkv(self.ln1(x)).reshape(b, n, 3, HEADS, w // HEADS).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, n, w))
+        return x + self.moe(self.ln2(x))
+
+
+class MoETransformer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(VOCAB, WIDTH)
+        self.pos = nn.Embedding(CONTEXT, WIDTH)
+        self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
+        self.ln = nn.LayerNorm(WIDTH)
+        self.head = nn.Linear(WIDTH, VOCAB)
+
+    def forward(self, idx):
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.ln(x))
+
+    def loss(self, x, y, balance=True):
+        """Cross-entropy in nats per byte, plus the routers' load-balancing loss when ``balance``."""
+        ce = F.cross_entropy(self(x).reshape(-1, VOCAB), y.reshape(-1))
+        return ce + BALANCE * sum(b.moe.aux for b in self.blocks) if balance else ce
+
+
+MODELS = {"cnn": DigitsCNN, "transformer": MoETransformer}
+
+
+def build(name, seed):
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; use one of {', '.join(map(repr, MODELS))}")
+    torch.manual_seed(int(seed))
+    return MODELS[name]()

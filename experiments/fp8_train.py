@@ -1,0 +1,163 @@
+"""One training run of the FP8 experiment: a model, an optimizer, a recipe, a seed -> its curves.
+
+``train(spec, seed)`` splits ``seed`` (an int or a ``SeedSequence``) into four streams
+(``seed_streams``: weights, batches, sign noise, stochastic rounding), builds the model, converts its matmuls to the recipe
+(``theory_bench.torch.fp8.convert_to_fp8``; the MoE routers stay fp32), wraps the optimizer in
+``LowPrecisionOptimizer`` (state and master weights in the recipe's formats) and trains ``T``
+steps with a linear warm-up over the first 5% and a cosine decay to 10% of ``lr``. Batches are
+drawn by a numpy generator of their own stream; the validation loss (the model's own forward, in
+the recipe's formats) is taken at ``evals`` evenly spaced steps, ``t = 0`` included.
+
+A run whose training loss turns non-finite stops there: its later validation losses are ``inf``
+and ``diverged_at`` records the step (0 when it never did). Reproducible: one thread, torch's
+deterministic algorithms, every random draw seeded; the same seed gives the same curve on the same
+machine (``tests/test_fp8.py``).
+"""
+import math
+import time
+
+import numpy as np
+import torch
+
+from theory_bench.experiments.fp8_data import digits, stdlib_corpus, text_batch, text_windows
+from theory_bench.experiments.fp8_models import CONTEXT, ROUTER, build
+from theory_bench.engine.seeding import as_seed_sequence
+from theory_bench.torch import StoSignSGD
+from theory_bench.torch.fp8 import LowPrecisionOptimizer, convert_to_fp8
+
+BATCH = {"cnn": 64, "transformer": 16}
+VALID_WINDOWS = 64
+WARMUP, FLOOR = 0.05, 0.1
+
+
+def _adamw(params, lr, seed):
+    return torch.optim.AdamW(params, lr=lr)
+
+
+def _signsgd(params, lr, seed):
+    from pytorch_optimizer import SignSGD
+    return SignSGD(params, lr=lr, momentum=0.0)
+
+
+def _lion(params, lr, seed):
+    from lion_pytorch import Lion
+    return Lion(params, lr=lr)
+
+
+def _stosign(params, lr, seed):
+    return StoSignSGD(params, lr=lr, beta1=0.9, seed=seed)
+
+
+OPTIMIZERS = {"AdamW": _adamw, "SignSGD": _signsgd, "Lion": _lion, "StoSignSGD": _stosign}
+LABELS = {"AdamW": "torch.optim.AdamW (defaults)", "SignSGD": "pytorch_optimizer.SignSGD(momentum=0)",
+          "Lion": "lion_pytorch.Lion (defaults)", "StoSignSGD": "theory_bench.torch.StoSignSGD(beta1=0.9)"}
+
+
+def setup(model):
+    """What a run of ``model`` is trained with besides its optimizer and recipe (part of the store key)."""
+    return {"batch": BATCH[model], "warmup": WARMUP, "floor": FLOOR, "valid_windows": VALID_WINDOWS}
+
+
+def schedule(T):
+    """The multiplier of ``lr`` at step ``t`` (0-based, as ``LambdaLR`` counts)."""
+    warm = max(1, int(WARMUP * T))
+
+    def factor(t):
+        if t < warm:
+            return (t + 1) / warm
+        frac = (t - warm) / max(1, T - warm)
+        return FLOOR + (1 - FLOOR) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+    return factor
+
+
+class Data:
+    """Training batches and the fixed validation set of ``model``."""
+
+    def __init__(self, model, seed):
+        self.model, self.rng = model, np.random.default_rng(int(seed))
+        if model == "cnn":
+            xt, yt, xv, yv = digits()
+            self.train, self.valid = (xt, yt), (torch.from_numpy(xv), torch.from_numpy(yv))
+        else:
+            tr, va, _ = stdlib_corpus()
+            self.train = tr
+            self.valid = tuple(torch.from_numpy(a) for a in text_windows(va, VALID_WINDOWS, CONTEXT))
+
+    def batch(self):
+        if self.model == "cnn":
+            x, y = self.train
+            i = self.rng.integers(0, len(y), size=BATCH["cnn"])
+            return torch.from_numpy(x[i]), torch.from_numpy(y[i])
+        x, y = text_batch(self.train, self.rng, BATCH["transformer"], CONTEXT)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def validation_loss(model, data):
+    model.eval()
+    with torch.no_grad():
+        x, y = data.valid
+        value = float(model.loss(x, y, balance=False)) if data.model == "transformer" else float(model.loss(x, y))
+    model.train()
+    return value if math.isfinite(value) else math.inf
+
+
+def eval_steps(T, evals):
+    return np.unique(np.linspace(0, T, evals + 1).astype(int))
+
+
+def seed_streams(seed):
+    """Four independent integer seeds (weights, batches, the optimizer's noise, stochastic rounding)
+    from a run's seed: an int >= 0 or a ``numpy.random.SeedSequence`` (theory_bench's seeding)."""
+    state = as_seed_sequence(seed).generate_state(4, np.uint64) >> np.uint64(2)
+    return tuple(int(v) for v in state)
+
+
+def train(s, seed):
+    """``s``: ``{"model", "optimizer", "recipe", "lr", "T", "evals"}``. Returns the curves at the
+    evaluation steps ``t``: ``val_loss``, ``train_loss`` (mean since the previous evaluation),
+    ``largest_update`` (the largest stored step since the previous evaluation, in units of the
+    step's ``lr``), and scalars ``diverged_at``, ``flushed_<state>``, ``stalled_<state>``, ``wall_s``."""
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    t0 = time.perf_counter()
+    weights_seed, data_seed, noise_seed, rounding_seed = seed_streams(seed)
+    model = build(s["model"], weights_seed)
+    convert_to_fp8(model, s["recipe"], skip=(ROUTER,))
+    inner = OPTIMIZERS[s["optimizer"]](model.parameters(), s["lr"], noise_seed)
+    opt = LowPrecisionOptimizer(inner, s["recipe"], seed=rounding_seed)
+    sched = torch.optim.lr_scheduler.LambdaLR(inner, schedule(s["T"]))
+    data = Data(s["model"], data_seed)
+    at = eval_steps(s["T"], s["evals"])
+    out = {k: np.full(len(at), np.nan) for k in ("val_loss", "train_loss", "largest_update")}
+    out["val_loss"][0], out["largest_update"][0] = validation_loss(model, data), 0.0
+    diverged, k, window = 0, 1, []
+    for t in range(1, s["T"] + 1):
+        x, y = data.batch()
+        loss = model.loss(x, y)
+        if not torch.isfinite(loss):
+            diverged = t
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        window.append(loss.item())
+        if t == 1:
+            out["train_loss"][0] = window[0]          # the first batch's loss, before any step
+        if t == at[k]:
+            out["val_loss"][k] = validation_loss(model, data)
+            out["train_loss"][k] = float(np.mean(window))
+            out["largest_update"][k] = opt.pop_largest_update()
+            window, k = [], k + 1
+    if diverged:                                      # the rest of the curve: diverged, said as inf
+        out["val_loss"][k:] = out["train_loss"][k:] = np.inf
+        out["largest_update"][k:] = opt.pop_largest_update()
+        if np.isnan(out["train_loss"][0]):
+            out["train_loss"][0] = np.inf
+    out["t"] = at.astype(np.float64)
+    stats = opt.stats()
+    out.update({f"flushed_{key}": v for key, v in stats["flushed"].items()})
+    out.update({f"stalled_{key}": v for key, v in stats["stalled"].items()})
+    out["diverged_at"] = float(diverged)
+    out["wall_s"] = time.perf_counter() - t0
+    return out
