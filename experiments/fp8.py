@@ -19,8 +19,10 @@ Claims, per model:
   its state in bf16 (same recipe otherwise), which trains.
 - ``fp8-adamw-cause-<model>``: its largest stored update is at least ``EXPLODED`` times the step's
   ``lr`` (``m / (sqrt(v) + eps)`` with ``v`` stored as zero); variant: bf16 state.
-- ``fp8-stosign-holds-<model>``: StoSignSGD in the same FP8 recipe ends within ``MARGIN`` times its
-  own fp32 validation loss; variant: AdamW in the same recipe, against AdamW in fp32.
+- ``fp8-stosign-holds-<model>``: StoSignSGD in the same FP8 recipe ends within ``MARGIN`` of its own
+  fp32 run, as a share of the fp32 run's loss reduction: ``(L_fp8 - L_fp32) / (L_0 - L_fp32)`` (a
+  ratio of final losses is no measure near zero loss, where seeds alone differ by 30%); variant:
+  AdamW in the same recipe, against AdamW in fp32.
 
 Reported, not claimed (the paper's 1.44-2.14x): the steps StoSignSGD-FP8 takes to reach a target
 validation loss against AdamW-bf16's, with a two-sample bootstrap interval. The target is the one
@@ -51,7 +53,7 @@ LR = {  # the best peak lr of LR_GRID in fp32, one seed, T = 600 (CNN) and 300 (
 }
 STALL = 0.75          # a run whose final validation loss is >= 75% of the initial one has failed
 EXPLODED = 1e3        # a stored update of 1000 lr_t is no step of a working optimizer
-MARGIN = 1.25         # StoSignSGD in FP8 ends within 1.25x of its own fp32 validation loss
+MARGIN = 0.05         # StoSignSGD in FP8 loses at most 5% of the loss reduction of its own fp32 run
 TARGET_SLACK = 1.05
 HEADLINE = ("StoSignSGD", "fp8")
 REFERENCE = ("AdamW", "bf16")
@@ -60,8 +62,8 @@ REFERENCE = ("AdamW", "bf16")
 def horizon(quick):
     """``{model: (T, seeds, evals)}``."""
     if quick:
-        return {"cnn": (300, 3, 10), "transformer": (100, 2, 10)}
-    return {"cnn": (1500, 5, 20), "transformer": (1000, 3, 20)}
+        return {"cnn": (300, 4, 10), "transformer": (100, 2, 10)}
+    return {"cnn": (2000, 8, 20), "transformer": (1000, 3, 20)}
 
 
 def configs():
@@ -112,9 +114,13 @@ def failure_ratio(r):
     return finals(r) / r["val_loss"][:, 0]
 
 
-def ratio_to(r, ref):
-    """Mean final validation loss of ``r`` over ``ref``'s, with a two-sample interval."""
-    return Measurement(*two_sample_interval(finals(r), finals(ref), lambda a, b: a.mean() / b.mean()))
+
+def lost_progress(r, ref):
+    """``(mean L_final(r) - mean L_final(ref)) / (L_0 - mean L_final(ref))``: the share of ``ref``'s loss
+    reduction that ``r`` does not achieve (0: as good; 1: no progress; inf: diverged), with a
+    two-sample interval. ``L_0`` is the mean initial validation loss (the same weights in both)."""
+    start = float(ref["val_loss"][:, 0].mean())
+    return Measurement(*two_sample_interval(finals(r), finals(ref), lambda a, b: (a.mean() - b.mean()) / (start - b.mean())))
 
 
 def largest_update(r):
@@ -187,7 +193,7 @@ def claims(data, ctx):
                                                       f"last step: {v_stalled(r):.2g} of entries; flushed: {fl}"))
 
         def holds(opt):
-            m = ratio_to(d(opt, "fp8"), d(opt, "fp32"))
+            m = lost_progress(d(opt, "fp8"), d(opt, "fp32"))
             m.setup = setup(f"{opt}, FP8 over fp32: {verdict(d(opt, 'fp8'))}")
             return m
 
@@ -199,9 +205,10 @@ def claims(data, ctx):
             Claim(f"fp8-adamw-cause-{model}", "the cause: where the stored v is zero and m is not, AdamW's update "
                   "m / (sqrt(v) + eps) explodes", "largest |p_(t+1) - p_t| / lr_t, mean over seeds",
                   Range(lo=EXPLODED), cause("fp8"), "bf16 state", cause("fp8-bf16-state"), section="6, 6.1"),
-            Claim(f"fp8-stosign-holds-{model}", "StoSignSGD (practical) in the same FP8 recipe trains and ends within "
-                  f"{MARGIN:g}x of its own fp32 validation loss", "final validation loss / same optimizer's fp32",
-                  Range(hi=MARGIN), holds("StoSignSGD"), "AdamW in the same recipe", holds("AdamW"), section="6.1"),
+            Claim(f"fp8-stosign-holds-{model}", "StoSignSGD (practical) in the same FP8 recipe trains as in fp32: it "
+                  f"loses at most {MARGIN:.0%} of its fp32 run's loss reduction",
+                  "(L_T fp8 - L_T fp32) / (L_0 - L_T fp32), means over seeds", Range(hi=MARGIN), holds("StoSignSGD"),
+                  "AdamW in the same recipe", holds("AdamW"), section="6.1"),
         ]
     return out
 
