@@ -291,8 +291,8 @@ def figures(data, ctx, outdir):
         for opt, recipe in configs():
             r = data[model, opt, recipe]
             curves = np.minimum(np.where(np.isfinite(r["val_loss"]), r["val_loss"], top), top)   # off the top: diverged
-            band(ax, r["t"][0], curves, f"{opt}, {RECIPE_LABELS[recipe]}", COLORS[opt], ls=STYLES[recipe],
-                 lw=1.8 if recipe == "fp8" else 1.1)
+            label = f"{opt}, {RECIPE_LABELS[recipe]}" + (" (diverged)" if verdict(r) == "diverged" else "")
+            band(ax, r["t"][0], curves, label, COLORS[opt], ls=STYLES[recipe], lw=1.8 if recipe == "fp8" else 1.1)
         ax.axhline(target_loss(data, model), color="k", lw=0.6, alpha=0.5)
         ax.set(yscale="log", ylim=(0.8 * best, top), xlabel="step", ylabel="validation loss (nats)",
                title=f"{MODEL_LABELS[model]} (line at the target loss)")

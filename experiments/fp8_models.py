@@ -7,7 +7,7 @@
   top-1 routed mixture of 4 expert MLPs (64 -> 128 -> 64, GELU; a Switch-transformer router: each
   token goes to the expert of largest router logit, its output scaled by that expert's softmax
   probability, plus the load-balancing loss ``0.01 * E * sum_e f_e P_e``), final layer norm,
-  untied output head. The routing is the discontinuity: a token switches expert when two logits cross.
+  untied output head (204,160 parameters). The routing is the discontinuity: a token switches expert when two logits cross.
 
 ``build(name, seed)`` makes either with its weights drawn from ``torch.manual_seed(seed)``;
 ``ROUTER`` is the name part ``convert_to_fp8`` skips (routers stay in fp32, as FP8 MoE recipes keep them).

@@ -81,6 +81,20 @@ def test_torch_examples_run_and_the_user_test_file_passes(tmp_path):
     assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout[-2000:]
 
 
+def test_fp8_example_prints_what_it_says(tmp_path):
+    """docs/fp8.md: AdamW with e4m3 state makes no progress on the digits CNN, with an exploded
+    update; with bf16 state it trains; StoSignSGD trains in both with updates of about lr."""
+    pytest.importorskip("torch")
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in
+            run_block(ROOT / "docs" / "fp8.md", "convert_to_fp8(build", tmp_path).strip().splitlines()}
+    loss = {k: float(v[0]) for k, v in rows.items()}
+    update = {k: float(v[1]) for k, v in rows.items()}
+    assert loss["AdamW", "fp8"] > 2.0 and update["AdamW", "fp8"] > 1e6
+    assert loss["AdamW", "fp8-bf16-state"] < 0.5 and update["AdamW", "fp8-bf16-state"] < 10
+    for recipe in ("fp8", "fp8-bf16-state"):
+        assert loss["StoSignSGD", recipe] < 0.5 and update["StoSignSGD", recipe] <= 2
+
+
 @pytest.mark.parametrize("md", [README, *DOCS], ids=lambda p: p.name)
 def test_every_link_resolves_inside_the_repository(md):
     assert not broken_links(md), "\n".join(broken_links(md))

@@ -8,10 +8,14 @@ from theory_bench.analysis.claims import sections
 from theory_bench.experiments.pipeline import run_experiment
 
 
+SLOW_QUICK_FORMS = ("zoo", "fp8")
+
+
 def quick_forms():
-    """Every experiment; the zoo's quick form (two minutes of other people's optimizers) is behind
-    ``-m slow``, tests/test_zoo.py runs a subset of it by default."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n == "zoo" else n for n in experiments.names()]
+    """Every experiment; the quick forms of the zoo (two minutes of other people's optimizers) and of
+    fp8 (two minutes of training) are behind ``-m slow``: tests/test_zoo.py and tests/test_fp8.py run
+    a subset of each by default."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_QUICK_FORMS else n for n in experiments.names()]
 
 
 @pytest.mark.parametrize("name", quick_forms())

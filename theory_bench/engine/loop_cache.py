@@ -53,20 +53,23 @@ def loop_for(grad, step, template=run_loop.run_horizon):
     return _LOADED[memo]
 
 
+def bound_loop(template, functions):
+    """``template`` with its globals bound to the jitted ``functions`` (global name -> function), and
+    how it runs: 'jit-cached' when every function is importable by name (a generated module numba
+    caches), else 'jit'; 'python' when one of them is plain Python."""
+    if not all(is_jitted(f) for f in functions.values()):
+        return bind(template, functions), "python"
+    names = {g: importable_name(f) for g, f in functions.items()}
+    if None in names.values():
+        return numba.njit(bind(template, functions)), "jit"
+    return compile_bound(template, names, prefix="tb_loop", subdir="loops"), "jit-cached"
+
+
 def _build(grad, step, template):
-    if not (is_jitted(grad) and is_jitted(step)):
-        return _bind(grad, step, template), "python"
-    names = importable_name(grad), importable_name(step)
-    if None in names:
-        return numba.njit(_bind(grad, step, template)), "jit"
-    return _import_generated(*names, template), "jit-cached"
+    return bound_loop(template, {"GRAD": grad, "STEP": step})
 
 
-def _bind(grad, step, template):
-    """``template`` with its globals ``GRAD`` and ``STEP`` bound to these functions."""
-    scope = dict(vars(sys.modules[template.__module__]), GRAD=grad, STEP=step)
+def bind(template, functions):
+    """``template`` with the globals ``functions`` (name -> function) bound, as plain Python."""
+    scope = dict(vars(sys.modules[template.__module__]), **functions)
     return types.FunctionType(template.__code__, scope, template.__name__)
-
-
-def _import_generated(grad_name, step_name, template):
-    return compile_bound(template, {"GRAD": grad_name, "STEP": step_name}, prefix="tb_loop", subdir="loops")
