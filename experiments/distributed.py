@@ -63,7 +63,7 @@ TABLE_M = 16
 
 def horizon(quick):
     """``(T, T for the shards, seeds)``."""
-    return (5000, 20000, 5) if quick else (50000, 100000, 20)
+    return (5000, 20000, 5) if quick else (50000, 100000, 10)
 
 
 def checkpoints(T):

@@ -95,6 +95,16 @@ def test_fp8_example_prints_what_it_says(tmp_path):
         assert loss["StoSignSGD", recipe] < 0.5 and update["StoSignSGD", recipe] <= 2
 
 
+def test_distributed_examples_print_what_they_say(tmp_path):
+    rows = dict(line.split(maxsplit=1) for line in
+                run_block(ROOT / "docs" / "distributed.md", "noisy_linear", tmp_path).strip().splitlines())
+    vote, sto = ([float(g) for g in rows[m].split()] for m in ("majority", "stosign"))
+    assert min(vote) > 4.5 and sto[0] > sto[1] > sto[2] > sto[3]
+    pytest.importorskip("torch")
+    out = run_block(ROOT / "docs" / "distributed.md", "mp.spawn(train", tmp_path)
+    assert float(out.split()[1]) < 1.0
+
+
 @pytest.mark.parametrize("md", [README, *DOCS], ids=lambda p: p.name)
 def test_every_link_resolves_inside_the_repository(md):
     assert not broken_links(md), "\n".join(broken_links(md))

@@ -356,8 +356,28 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=Fa
     tor = torch_rows(max(sizes))
     for k, v in tor.items():
         out(f"{k:52s} {v:10.4g}")
+    comm = comm_bench_rows(quick)
+    if comm:
+        out("DDP on loopback (gloo, 1 thread per rank): bytes per rank and step, payload and in a ring, and "
+            "the backward+communication time, against the fp32 allreduce")
+    for r in comm:
+        out(f"{r['method']:24s} d={r['d']:<9d} M={r['M']}  payload {r['payload_bytes'] / 1e6:8.3f} MB "
+            f"({r['payload_ratio']:5.1f}x fewer)  ring {r['ring_bytes'] / 1e6:8.3f} MB ({r['ring_ratio']:5.1f}x)  "
+            f"step {1e3 * r['step_s']:8.1f} ms ({r['time_ratio']:5.2f}x)")
     lat = latency_rows(quick)
     for k, v in lat.items():
         out(f"{k:52s} {v:10.4g}")
     return {"stream_bytes_per_s": stream, "inplace_bytes_per_s": inplace, "kernels": rows, "loop": lr,
-            "precision": prec, "torch": tor, "latency": lat}
+            "precision": prec, "torch": tor, "comm": comm, "latency": lat}
+
+
+def comm_bench_rows(quick):
+    """The sign hooks against DDP's allreduce (``theory_bench.torch.comm_bench``); none in ``quick`` or
+    without PyTorch."""
+    if quick:
+        return []
+    try:
+        from theory_bench.torch.comm_bench import comm_rows
+    except ImportError:
+        return []
+    return comm_rows()
