@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from theory_bench.analysis.bootstrap import bootstrap_interval, two_sample_interval
+from theory_bench.analysis.bootstrap import bootstrap_interval, steps_to_target, two_sample_interval
 from theory_bench.analysis.claims import Claim, Measurement, Range
 from theory_bench.experiments.packages import missing_packages, package_versions
 
@@ -143,16 +143,8 @@ def verdict(r):
 
 def steps_to_loss(t, curves, target):
     """The first step at which the mean validation curve (rows: seeds) is at or below ``target``,
-    interpolated linearly between evaluations; ``inf`` if never."""
-    m = np.asarray(curves, dtype=np.float64).mean(axis=0)
-    hit = np.flatnonzero(m <= target)
-    if hit.size == 0:
-        return math.inf
-    k = hit[0]
-    if k == 0:
-        return float(t[0])
-    frac = (m[k - 1] - target) / (m[k - 1] - m[k])
-    return float(t[k - 1] + frac * (t[k] - t[k - 1]))
+    interpolated linearly between the evenly spaced evaluations; ``inf`` if never."""
+    return steps_to_target(t, curves, target, scale="linear")
 
 
 def target_loss(data, model):

@@ -46,9 +46,10 @@ def two_sample_interval(a, b, statistic, level=0.95, n_boot=2000, seed=0):
     return float(statistic(a, b)), float(lo), float(hi)
 
 
-def steps_to_target(t, curves, target):
+def steps_to_target(t, curves, target, scale="log"):
     """The first step at which the mean of ``curves`` (rows: runs; columns: the checkpoints ``t``)
-    is at or below ``target``, interpolated in ``log t`` between checkpoints; ``inf`` if never."""
+    is at or below ``target``, interpolated between checkpoints in ``log t`` and ``log`` of the
+    curve (``scale="log"``, for log-spaced checkpoints) or linearly (``"linear"``); ``inf`` if never."""
     m = np.asarray(curves, dtype=np.float64).mean(axis=0)
     hit = np.flatnonzero(m <= target)
     if hit.size == 0:
@@ -56,6 +57,9 @@ def steps_to_target(t, curves, target):
     k = hit[0]
     if k == 0:
         return float(t[0])
+    if scale == "linear":
+        frac = (m[k - 1] - target) / (m[k - 1] - m[k])
+        return float(t[k - 1] + frac * (t[k] - t[k - 1]))
     lt0, lt1, y0, y1 = np.log(t[k - 1]), np.log(t[k]), np.log(m[k - 1]), np.log(max(m[k], 1e-300))
     frac = (np.log(target) - y0) / (y1 - y0) if y1 != y0 else 1.0
     return float(np.exp(lt0 + frac * (lt1 - lt0)))

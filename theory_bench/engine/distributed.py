@@ -17,7 +17,6 @@ envelope, 32 up and 32 down every ``every`` steps; ``ef`` 1 up and 1 down, plus 
 per vector each way.
 """
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from theory_bench.engine import distributed_loop as dl
 from theory_bench.engine import schedules
 from theory_bench.engine.loop_cache import bound_loop
-from theory_bench.engine.minimize import _typeof, prepare, raise_on
+from theory_bench.engine.minimize import prepare, raise_on, timed_call
 
 METHODS = {"sgd": dl.SGD, "majority": dl.MAJORITY, "signum": dl.SIGNUM, "stosign": dl.STOSIGN, "ef": dl.EF}
 ENVELOPES = ("local", "shared")
@@ -96,14 +95,7 @@ def simulate(grad, x0, T, *, workers, method="stosign", envelope="local", every=
     loop, path = bound_loop(dl.run_distributed_horizon, {"GRAD": grad})
     call = (x0, M, METHODS[method], envelope == "shared", int(every), float(beta), key, rng, args, slot, T, kind,
             float(lr), table, lo, hi, boxed, ckpts)
-    compile_s = 0.0
-    if path != "python":
-        t0 = time.perf_counter()
-        loop.compile(tuple(_typeof(a) for a in call))
-        compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    status, t_bad, i_bad, (x, x_avg, xs_avg, env, _) = loop(*call)
-    wall_s = time.perf_counter() - t0
+    (status, t_bad, i_bad, (x, x_avg, xs_avg, env, _)), compile_s, wall_s = timed_call(loop, path, call)
     raise_on(status, t_bad, i_bad, x0.shape[0], x, f"{method} with {M} workers")
     up, down = bits_per_step(method, M, x0.shape[0], envelope, every)
     config = dict(method=method, workers=M, envelope=envelope, every=int(every), beta=float(beta), lr=float(lr),
