@@ -63,7 +63,7 @@ TABLE_M = 16
 
 def horizon(quick):
     """``(T, T for the shards, seeds)``."""
-    return (5000, 20000, 5) if quick else (50000, 100000, 10)
+    return (5000, 20000, 5) if quick else (50000, 100000, 20)
 
 
 def checkpoints(T):
@@ -153,10 +153,8 @@ def bits_to_target(r, M):
 def claims(data, ctx):
     T, T_shards, seeds = horizon(ctx.quick)
     n = ctx.n_seeds(seeds)
-    setup = lambda what, t=T: f"{what}, M in {WORKERS}, eta_t = lr_p / sqrt(t), T = {t}, {n} seeds"
-
-    def named(m, what, t=T):
-        m.setup = setup(what, t)
+    def named(m, what, t=T, workers=f"M in {WORKERS}"):
+        m.setup = f"{what}, {workers}, eta_t = lr_p / sqrt(t), T = {t}, {n} seeds"
         return m
 
     out = [
@@ -175,7 +173,7 @@ def claims(data, ctx):
     def worst_2d(label):
         ms = [final(data["counterexample_2d", label, M]) for M in WORKERS]
         w = max(ms, key=lambda m: m.hi)
-        return Measurement(w.value / floor_2d, w.lo / floor_2d, w.hi / floor_2d, setup(f"{label}, counterexample 1"))
+        return named(Measurement(w.value / floor_2d, w.lo / floor_2d, w.hi / floor_2d), f"{label}, counterexample 1")
 
     out.append(Claim("distributed-stosign-converges-2d", "StoSignSGD's averaged signs converge on counterexample 1 "
                      "for every number of workers (its gradients are exact: more workers average only the sign "
@@ -196,10 +194,10 @@ def claims(data, ctx):
     out.append(Claim("distributed-local-bias", f"on heterogeneous workers (hinge shards, feature scales spread "
                      f"{SPREAD:g}x) local envelopes are biased toward the workers with small gradients; a shared "
                      "envelope removes it", "final gap, local G / shared G", Range(lo=BIASED),
-                     named(bias_ratio(data, "heterogeneous"), f"{SHARDS} workers; local gap = {q:.2f} x, shared "
-                           f"{q_shared:.2f} x the gap F(x_w*) - F* = {floor:.3g} of the 1/c_m-weighted optimum", T_shards),
+                     named(bias_ratio(data, "heterogeneous"), f"local gap = {q:.2f} x, shared {q_shared:.2f} x the gap "
+                           f"F(x_w*) - F* = {floor:.3g} of the 1/c_m-weighted optimum", T_shards, f"M = {SHARDS}"),
                      "homogeneous workers (the same shards, one scale)",
-                     named(bias_ratio(data, "homogeneous"), f"{SHARDS} workers, homogeneous", T_shards),
+                     named(bias_ratio(data, "homogeneous"), "homogeneous shards", T_shards, f"M = {SHARDS}"),
                      section="7"))
     return out
 

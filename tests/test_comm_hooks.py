@@ -165,6 +165,36 @@ def test_packing_is_numpy_packbits():
         np.testing.assert_array_equal(unpack_bits(packed, n).numpy(), bits)
 
 
+def test_fused_kernels_are_the_torch_reference_bit_for_bit():
+    """theory_bench.engine.bit_packing (what the hooks run) against the torch functions on random
+    inputs with exact zeros (where the coin decides) and B = 0 entries, in float32 and float64."""
+    from theory_bench.engine import bit_packing as bp
+    from theory_bench.torch.noise import param_key
+    rng = np.random.default_rng(1)
+    for dtype in (torch.float32, torch.float64):
+        a = torch.from_numpy(rng.standard_normal(5000)).to(dtype)
+        a[::7] = 0.0
+        B = a.abs() * torch.from_numpy(rng.random(5000) * 3).to(dtype)
+        B[::5] = 0.0
+        for t in (1, 2, 99):
+            want = stochastic_sign_bits(a, B, 3, 1, 4, t).numpy()
+            got = np.empty(5000, dtype=np.uint8)
+            bp.stochastic_bits(a.numpy(), B.numpy(), np.uint64(param_key(rank_key(3, 1), 4)),
+                               np.uint64(param_key(rank_key(3, 1, 1), 4)), t, got)
+            np.testing.assert_array_equal(got, want)
+            plain = np.empty(5000, dtype=np.uint8)
+            bp.sign_bits(a.numpy(), np.uint64(param_key(rank_key(3, 1, 1), 4)), t, plain)
+            np.testing.assert_array_equal(plain, one_bit(a, rank_key(3, 1, 1), 4, t).numpy())
+    bits = (rng.random(12345) < 0.5).astype(np.uint8)
+    packed = np.empty((12345 + 7) // 8, dtype=np.uint8)
+    bp.pack(bits, packed)
+    np.testing.assert_array_equal(packed, np.packbits(bits))
+    acc = np.zeros(12345)
+    bp.unpack_add(packed, 12345, acc)
+    bp.unpack_add(packed, 12345, acc)
+    np.testing.assert_array_equal(acc, 2 * (2.0 * bits - 1))
+
+
 def test_stochastic_signs_are_unbiased_and_plain_signs_are_not():
     """Over 20,000 steps of one coordinate with g/B in [-1, 1], the mean of sign(g + B n) is g/B within
     Bernstein's radius at a 1e-6 failure rate; the plain sign (B = 0), the variant, fails the same check."""

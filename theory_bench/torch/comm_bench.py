@@ -26,6 +26,17 @@ def _port():
         return s.getsockname()[1]
 
 
+class _Dot(torch.nn.Module):
+    """One parameter of ``d`` entries; ``forward(x) = <w, x>``, so the gradient is ``x``."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(d))
+
+    def forward(self, x):
+        return (self.w * x).sum()
+
+
 def _worker(rank, world, port, d, repeats, out):
     from torch.nn.parallel import DistributedDataParallel as DDP
     from theory_bench.torch.comm_hooks import SignHookState, majority_vote_hook, stosign_hook
@@ -34,9 +45,7 @@ def _worker(rank, world, port, d, repeats, out):
     dist.init_process_group("gloo", rank=rank, world_size=world)
     result = {}
     for name in HOOKS:
-        model = torch.nn.Module()
-        model.w = torch.nn.Parameter(torch.zeros(d))
-        ddp = DDP(model)
+        ddp = DDP(_Dot(d))
         state = None
         if name != HOOKS[0]:
             state = SignHookState(seed=0)
@@ -46,7 +55,7 @@ def _worker(rank, world, port, d, repeats, out):
         for i in range(repeats + 1):                   # the first pass also builds the buckets
             dist.barrier()
             t0 = time.perf_counter()
-            (ddp.module.w * x).sum().backward()
+            ddp(x).backward()
             elapsed = time.perf_counter() - t0
             ddp.module.w.grad = None
             if i:

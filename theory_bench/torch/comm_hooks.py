@@ -25,11 +25,15 @@ of the rank's key (from ``seed`` and the rank), the parameter's index (in the or
 sees the parameters, the same on every rank), the step and the coordinate; so every rank's stream
 is independent of the others and reproducible, whatever the bucket layout or the order in which
 DDP hands the buckets over. The vote's coins use a stream shared by all ranks.
+
+A step is one fused pass per stage (``theory_bench.engine.bit_packing``: signs to bits, bits to
+bytes, bytes to the sum of signs), on the CPU; tensors on another device are copied there and back.
 """
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from theory_bench.engine import bit_packing as bp
 from theory_bench.engine.counter_rng import uniforms
 from theory_bench.engine.seeding import streams
 from theory_bench.torch.noise import param_key
@@ -39,6 +43,8 @@ PACKABLE = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _SHIFTS = torch.tensor([7, 6, 5, 4, 3, 2, 1, 0], dtype=torch.uint8)
 
 
+# The torch functions below are the readable reference of the fused kernels the hooks run
+# (theory_bench.engine.bit_packing); tests/test_comm_hooks.py holds them equal, bit for bit.
 def pack_bits(bits):
     """A 1-D bool tensor -> ``uint8`` bytes, 8 bits each, most significant first (``numpy.packbits``)."""
     n = bits.numel()
@@ -130,17 +136,33 @@ def _views(bucket):
     return buf, views
 
 
+def _numpy(x):
+    """A flat CPU numpy view (or exact float32 copy, for 16-bit floats) of ``x``."""
+    x = x.detach().reshape(-1)
+    return (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x).numpy()
+
+
+def _fast(buf):
+    return buf.device.type == "cpu"
+
+
 def _exchange(state, bits, combine, buf):
-    """All-gather the packed ``bits`` of every rank; ``combine(list of ±1 tensors)`` into ``buf``."""
-    packed = pack_bits(bits)
+    """All-gather the packed ``bits`` (a uint8 array, one 0/1 per coordinate) of every rank;
+    ``combine(sum of the ranks' signs as float64)`` into ``buf``."""
+    n = bits.shape[0]
+    packed = torch.empty((n + 7) // 8, dtype=torch.uint8)
+    bp.pack(bits, packed.numpy())
+    if not _fast(buf):
+        packed = packed.to(buf.device)
     state.bytes_sent += packed.numel()
     gathered = [torch.empty_like(packed) for _ in range(state.world)]
     work = dist.all_gather(gathered, packed, group=state.process_group, async_op=True)
-    n = bits.numel()
 
     def finish(_):
-        signs = [unpack_bits(b, n).to(buf.dtype) * 2 - 1 for b in gathered]
-        buf.copy_(combine(signs).view_as(buf))
+        total = np.zeros(n)
+        for b in gathered:
+            bp.unpack_add(b.cpu().numpy(), n, total)
+        buf.copy_(torch.from_numpy(combine(total)).to(device=buf.device, dtype=buf.dtype).view_as(buf))
         return buf
     return work.get_future().then(finish)
 
@@ -148,8 +170,9 @@ def _exchange(state, bits, combine, buf):
 def stosign_hook(state, bucket):
     """Averaged stochastic signs (module docstring); returns a future of the bucket's new buffer."""
     buf, views = _views(bucket)
-    bits = []
-    shared_due = False
+    bits = np.empty(buf.numel(), dtype=np.uint8)
+    off, shared_due = 0, False
+    noise, coin = rank_key(state.seed, state.rank), rank_key(state.seed, state.rank, 1)
     for p, g in views:
         k = state.key_of(p)
         t = state.steps[p] = state.steps.get(p, 0) + 1
@@ -157,7 +180,9 @@ def stosign_hook(state, bucket):
         G = state.G.setdefault(p, torch.zeros_like(a))
         torch.maximum(G, a.abs(), out=G)
         B = torch.maximum(G, state.G_shared[p]) if state.envelope == "shared" and p in state.G_shared else G
-        bits.append(stochastic_sign_bits(a, B, state.seed, state.rank, k, t).view(-1))
+        bp.stochastic_bits(_numpy(a.cpu()), _numpy(B.cpu()), np.uint64(param_key(noise, k)),
+                           np.uint64(param_key(coin, k)), t, bits[off:off + a.numel()])
+        off += a.numel()
         shared_due |= state.envelope == "shared" and (t == 1 or t % state.every == 0)
     if shared_due:                               # the max-allreduce, used from the next step on
         flat = torch.cat([state.G[p].view(-1) for p, _ in views])
@@ -165,22 +190,26 @@ def stosign_hook(state, bucket):
         dist.all_reduce(flat, op=dist.ReduceOp.MAX, group=state.process_group)
         for (p, g), part in zip(views, flat.split([g.numel() for _, g in views])):
             state.G_shared[p] = part.view_as(g).clone()
-    return _exchange(state, torch.cat(bits), lambda signs: sum(signs) / state.world, buf)
+    return _exchange(state, bits, lambda total: total / state.world, buf)
 
 
 def majority_vote_hook(state, bucket):
     """SignSGD with majority vote: every rank receives ``sign(sum_r sign(g_r))``, a tie a shared coin."""
     buf, views = _views(bucket)
-    bits, keys = [], []
+    bits = np.empty(buf.numel(), dtype=np.uint8)
+    coin, shared = rank_key(state.seed, state.rank, 1), rank_key(state.seed, None, 2)
+    slices, off = [], 0
     for p, g in views:
         k = state.key_of(p)
         t = state.steps[p] = state.steps.get(p, 0) + 1
-        bits.append(one_bit(state.signed(p, g.detach()), rank_key(state.seed, state.rank, 1), k, t).view(-1))
-        keys.append((k, t, g))
-    shared = rank_key(state.seed, None, 2)
+        bp.sign_bits(_numpy(state.signed(p, g.detach()).cpu()), np.uint64(param_key(coin, k)), t,
+                     bits[off:off + g.numel()])
+        slices.append((off, g.numel(), k, t))
+        off += g.numel()
 
-    def vote(signs):
-        total = sum(signs)
-        parts = total.split([g.numel() for _, _, g in keys])
-        return torch.cat([one_bit(s, shared, k, t).to(buf.dtype) * 2 - 1 for s, (k, t, _) in zip(parts, keys)])
-    return _exchange(state, torch.cat(bits), vote, buf)
+    def vote(total):
+        out = np.empty(total.shape[0], dtype=np.uint8)
+        for o, n, k, t in slices:
+            bp.sign_bits(total[o:o + n], np.uint64(param_key(shared, k)), t, out[o:o + n])
+        return 2.0 * out - 1.0
+    return _exchange(state, bits, vote, buf)
