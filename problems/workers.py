@@ -10,7 +10,8 @@
   ``1/sqrt(spread)`` to ``sqrt(spread)``; ``spread = 1``: homogeneous workers). The objective is
   ``F = mean_m f_m``; worker ``m`` samples only its own shard: the oracle reads the worker's index
   from ``slot[0]`` (``args[-2]``, pass it to ``theory_bench.engine.distributed.simulate`` as
-  ``slot``). ``extra["weighted"]``: ``F_w = mean_m f_m / c_m`` with its certified optimum, the
+  ``slot``); ``slot[0] = -1`` (the default, restored after a simulation) samples the whole data
+  set, so the oracle is an ordinary unbiased one for ``F`` outside a simulation. ``extra["weighted"]``: ``F_w = mean_m f_m / c_m`` with its certified optimum, the
   objective averaged local-envelope signs minimise (§7).
 """
 import numpy as np
@@ -69,7 +70,10 @@ def make_noisy_linear(d=10, noise="skewed", q=0.25, A=4.0, name="noisy_linear"):
 @njit(cache=True)
 def shard_hinge_grad(x, rng, A, y, starts, slot, skew):
     m = slot[0]
-    j = starts[m] + rng.integers(0, starts[m + 1] - starts[m])
+    if m < 0:                                   # no worker: a sample of the whole data set
+        j = rng.integers(0, A.shape[0])
+    else:
+        j = starts[m] + rng.integers(0, starts[m + 1] - starts[m])
     g = np.zeros(x.shape[0])
     if y[j] * (A[j] @ x) < 1.0:
         g -= y[j] * A[j]
@@ -108,7 +112,7 @@ def make_hinge_shards(workers=8, spread=16.0, n=1024, d=10, seed=0, flip=0.1, sk
     shard = np.searchsorted(starts, np.arange(n), side="right") - 1
     A = A * c[shard][:, None]
     lo, hi = box_arrays(-radius, radius, d)
-    slot = np.zeros(1, dtype=np.int64)
+    slot = np.full(1, -1, dtype=np.int64)      # -1: the whole data set (an ordinary stochastic oracle)
     args = (A, y, starts, slot, skew)
 
     def objective(weights):

@@ -28,7 +28,7 @@ def reference(p, T, M, method, envelope="local", every=1, beta=0.9, seed=0):
     """The naive loop: one worker, one coordinate at a time, in Python, from the same streams."""
     rng, key = streams(seed)
     oracle = p.oracle.py_func
-    slot = p.extra.get("slot", np.zeros(1, dtype=np.int64))
+    slot = p.extra.get("slot", np.zeros(1, dtype=np.int64)).copy()
     d = p.d
     x, lo, hi = p.x0.copy(), p.lo, p.hi
     W, Gs, e_srv = np.zeros((M, d)), np.zeros(d), np.zeros(d)
@@ -37,7 +37,7 @@ def reference(p, T, M, method, envelope="local", every=1, beta=0.9, seed=0):
         agg = np.zeros(d)
         for m in range(M):
             slot[0] = m
-            g = oracle(x, rng, *p.args)
+            g = oracle(x, rng, *p.args[:3], slot, *p.args[4:]) if "slot" in p.extra else oracle(x, rng, *p.args)
             for i in range(d):
                 uc = _u(key, m, COIN_SALT, t, i)
                 if method == "sgd":
@@ -135,6 +135,11 @@ def test_a_worker_samples_only_its_shard():
         shard = {tuple(np.round(yi * a, 12)) for a, yi in zip(A[starts[m]:starts[m + 1]], p.args[1][starts[m]:starts[m + 1]])}
         assert rows <= shard | {(0.0, 0.0, 0.0)}
     assert scales[:10].max() < scales[30:].min()                    # shard 0 has the small features
+    slot[0] = -1                                                    # no worker: the whole data set
+    rows = {tuple(np.round(-p.oracle(np.full(3, -5.0), rng, *p.args), 12)) for _ in range(2000)}
+    shards = [{tuple(np.round(yi * a, 12)) for a, yi in zip(A[starts[m]:starts[m + 1]], p.args[1][starts[m]:starts[m + 1]])}
+              for m in range(4)]
+    assert all(rows & shard for shard in shards)
     np.testing.assert_allclose(p.extra["scales"], 16.0 ** (np.arange(4) / 3 - 0.5))
 
 

@@ -95,7 +95,11 @@ def simulate(grad, x0, T, *, workers, method="stosign", envelope="local", every=
     loop, path = bound_loop(dl.run_distributed_horizon, {"GRAD": grad})
     call = (x0, M, METHODS[method], envelope == "shared", int(every), float(beta), key, rng, args, slot, T, kind,
             float(lr), table, lo, hi, boxed, ckpts)
-    (status, t_bad, i_bad, (x, x_avg, xs_avg, env, _)), compile_s, wall_s = timed_call(loop, path, call)
+    before = int(slot[0])
+    try:
+        (status, t_bad, i_bad, (x, x_avg, xs_avg, env, _)), compile_s, wall_s = timed_call(loop, path, call)
+    finally:
+        slot[0] = before                        # the oracle is an ordinary one again outside the run
     raise_on(status, t_bad, i_bad, x0.shape[0], x, f"{method} with {M} workers")
     up, down = bits_per_step(method, M, x0.shape[0], envelope, every)
     config = dict(method=method, workers=M, envelope=envelope, every=int(every), beta=float(beta), lr=float(lr),
