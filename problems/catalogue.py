@@ -8,7 +8,7 @@ from theory_bench.problems.max_affine import make_max_affine
 from theory_bench.problems.nesterov import make_nesterov
 from theory_bench.problems.nonconvex import make_maxpool, make_moe, make_relu_regression
 from theory_bench.problems.online import make_hinge_stream, make_l1_stream, make_rademacher_linear
-from theory_bench.problems.workers import make_hinge_shards, make_noisy_linear
+from theory_bench.problems.workers import make_hinge_shards, make_l1_shards, make_noisy_linear
 
 CATALOGUE = {
     "hinge": make_hinge,
@@ -26,6 +26,7 @@ CATALOGUE = {
     "moe": make_moe,
     "noisy_linear": make_noisy_linear,
     "hinge_shards": make_hinge_shards,
+    "l1_shards": make_l1_shards,
 }
 
 

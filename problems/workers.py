@@ -5,8 +5,9 @@
   mean ``mu = qA - (1-q) > 0`` but ``P(xi > 0) = q < 1/2``, counterexample 2's noise) or
   ``"uniform"`` (``mu + U[-a, a]`` with the same variance, ``a = sqrt(3 q (1-q)) (A + 1)``:
   symmetric and unimodal, the noise under which majority vote is guaranteed).
-- ``hinge_shards``: the hinge loss of ``n`` synthetic samples split into ``workers`` equal shards,
-  shard ``m``'s features multiplied by ``c_m = spread^(m/(workers-1) - 1/2)`` (geometric, from
+- ``hinge_shards`` (and ``l1_shards``, whose targets are scaled with the features, so that
+  ``f_m`` is ``c_m`` times the shard's unscaled loss): the hinge loss of ``n`` synthetic samples
+  split into ``workers`` equal shards, shard ``m``'s features multiplied by ``c_m = spread^(m/(workers-1) - 1/2)`` (geometric, from
   ``1/sqrt(spread)`` to ``sqrt(spread)``; ``spread = 1``: homogeneous workers). The objective is
   ``F = mean_m f_m``; worker ``m`` samples only its own shard: the oracle reads the worker's index
   from ``slot[0]`` (``args[-2]``, pass it to ``theory_bench.engine.distributed.simulate`` as
@@ -67,13 +68,18 @@ def make_noisy_linear(d=10, noise="skewed", q=0.25, A=4.0, name="noisy_linear"):
         extra={"mu": mu, "wrong_end_gap": 2 * mu * d})
 
 
+@njit(cache=True, inline="always")
+def shard_sample(rng, starts, slot, n):
+    """A sample index of worker ``slot[0]``'s shard, or of the whole data set for ``slot[0] = -1``."""
+    m = slot[0]
+    if m < 0:
+        return rng.integers(0, n)
+    return starts[m] + rng.integers(0, starts[m + 1] - starts[m])
+
+
 @njit(cache=True)
 def shard_hinge_grad(x, rng, A, y, starts, slot, skew):
-    m = slot[0]
-    if m < 0:                                   # no worker: a sample of the whole data set
-        j = rng.integers(0, A.shape[0])
-    else:
-        j = starts[m] + rng.integers(0, starts[m + 1] - starts[m])
+    j = shard_sample(rng, starts, slot, A.shape[0])
     g = np.zeros(x.shape[0])
     if y[j] * (A[j] @ x) < 1.0:
         g -= y[j] * A[j]
@@ -92,44 +98,81 @@ def shard_hinge_full_grad(x, A, y, starts, slot, skew):
     return -(active * y) @ A / A.shape[0]
 
 
+@njit(cache=True)
+def shard_l1_grad(x, rng, A, b, starts, slot, skew):
+    j = shard_sample(rng, starts, slot, A.shape[0])
+    g = np.sign(A[j] @ x - b[j]) * A[j]
+    add_skewed_noise(g, rng, skew)
+    return g
+
+
+@njit(cache=True)
+def shard_l1_loss(x, A, b, starts, slot, skew):
+    return np.abs(A @ x - b).mean()
+
+
+@njit(cache=True)
+def shard_l1_full_grad(x, A, b, starts, slot, skew):
+    return np.sign(A @ x - b) @ A / A.shape[0]
+
+
 def shard_scales(workers, spread):
     if workers == 1:
         return np.ones(1)
     return spread ** (np.arange(workers) / (workers - 1) - 0.5)
 
 
-def make_hinge_shards(workers=8, spread=16.0, n=1024, d=10, seed=0, flip=0.1, skew=0.0, radius=1.0,
-                      name="hinge_shards"):
+KINDS = {  # oracle, full oracle, loss, cvxpy residual term of one sample
+    "hinge": (shard_hinge_grad, shard_hinge_full_grad, shard_hinge_loss,
+              lambda cp, A, t, x: cp.pos(1 - cp.multiply(t, A @ x)), lambda A, t, x: np.maximum(0.0, 1.0 - t * (A @ x))),
+    "l1": (shard_l1_grad, shard_l1_full_grad, shard_l1_loss,
+           lambda cp, A, t, x: cp.abs(A @ x - t), lambda A, t, x: np.abs(A @ x - t)),
+}
+
+
+def make_shards(kind, workers, spread, n, d, seed, skew, radius, name):
+    """``kind`` ``"hinge"`` (features of shard ``m`` times ``c_m``) or ``"l1"`` (features and targets
+    times ``c_m``, so ``f_m = c_m`` times the shard's unscaled loss) split over ``workers`` shards."""
     workers, n, d = positive_int("workers", workers), positive_int("n", n), positive_int("d", d)
     if not spread >= 1.0:
         raise ValueError(f"spread (largest over smallest feature scale) must be >= 1, got {spread!r}")
     if n < workers:
         raise ValueError(f"n = {n} samples cannot fill {workers} shards; raise n")
     skew = nonnegative("skew", skew)
-    A, y = datasets.classification(n, d, seed, flip)
+    A, t = datasets.classification(n, d, seed, 0.1) if kind == "hinge" else datasets.regression(n, d, seed, 1.5)
     starts = np.linspace(0, n, workers + 1).astype(np.int64)
     c = shard_scales(workers, float(spread))
     shard = np.searchsorted(starts, np.arange(n), side="right") - 1
     A = A * c[shard][:, None]
+    if kind == "l1":
+        t = t * c[shard]
     lo, hi = box_arrays(-radius, radius, d)
     slot = np.full(1, -1, dtype=np.int64)      # -1: the whole data set (an ordinary stochastic oracle)
-    args = (A, y, starts, slot, skew)
+    oracle, full, loss, cvx_term, np_term = KINDS[kind]
 
     def objective(weights):
         def build():
             import cvxpy as cp
             x = cp.Variable(d)
-            obj = cp.sum(cp.multiply(weights, cp.pos(1 - cp.multiply(y, A @ x)))) / n
-            return x, cp.Problem(cp.Minimize(obj), [x >= lo, x <= hi])
+            return x, cp.Problem(cp.Minimize(cp.sum(cp.multiply(weights, cvx_term(cp, A, t, x))) / n),
+                                 [x >= lo, x <= hi])
         return build
 
-    params = dict(workers=workers, spread=float(spread), n=n, d=d, seed=seed, flip=flip, skew=skew, radius=radius)
+    params = dict(workers=workers, spread=float(spread), n=n, d=d, seed=seed, skew=skew, radius=radius)
     w = 1.0 / c[shard]
-    weighted = {"weights": w, "loss": lambda x: float(np.mean(w * np.maximum(0.0, 1.0 - y * (A @ x)))),
+    weighted = {"weights": w, "loss": lambda x: float(np.mean(w * np_term(A, t, x))),
                 "solve": lambda solver="CLARABEL": solve_cvxpy(f"{name}-weighted{params}", objective(w), solver)}
     return Problem(
-        name=name, oracle=shard_hinge_grad, full_oracle=shard_hinge_full_grad, loss_fn=shard_hinge_loss, args=args,
+        name=name, oracle=oracle, full_oracle=full, loss_fn=loss, args=(A, t, starts, slot, skew),
         lo=lo, hi=hi, L=np.abs(A).max(axis=0) + BOUND * skew, x0=np.zeros(d), convex=True, smooth=False,
         params=params, solve=lambda solver: solve_cvxpy(f"{name}{params}", objective(np.ones(n)), solver),
         lr=float(2 * radius / np.sqrt(2)), extra={"slot": slot, "scales": c, "weighted": weighted},
-        notes=f"{workers} shards, feature scales {c[0]:.3g}..{c[-1]:.3g}; worker m samples shard slot[0]")
+        notes=f"{workers} {kind} shards, scales {c[0]:.3g}..{c[-1]:.3g}; worker m samples shard slot[0]")
+
+
+def make_hinge_shards(workers=8, spread=16.0, n=1024, d=10, seed=0, skew=0.0, radius=1.0, name="hinge_shards"):
+    return make_shards("hinge", workers, spread, n, d, seed, skew, radius, name)
+
+
+def make_l1_shards(workers=8, spread=16.0, n=1024, d=10, seed=0, skew=0.0, radius=1.0, name="l1_shards"):
+    return make_shards("l1", workers, spread, n, d, seed, skew, radius, name)

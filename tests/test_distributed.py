@@ -77,7 +77,8 @@ CASES = [("sgd", {}), ("majority", {}), ("signum", {"beta": 0.8}), ("stosign", {
 
 @pytest.mark.parametrize("method,kw", CASES, ids=[f"{m}-{k.get('envelope', '')}" for m, k in CASES])
 @pytest.mark.parametrize("problem", [("noisy_linear", {"d": 5}), ("hinge_shards", {"workers": 3, "n": 60, "d": 4}),
-                                     ("counterexample_2d", {})], ids=["linear", "shards", "2d"])
+                                     ("l1_shards", {"workers": 3, "n": 60, "d": 4}), ("counterexample_2d", {})],
+                         ids=["linear", "hinge-shards", "l1-shards", "2d"])
 def test_loop_is_the_naive_reference_bit_for_bit(method, kw, problem):
     p = problems.make(problem[0], **problem[1])
     M, T = 3, 40

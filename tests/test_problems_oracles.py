@@ -11,6 +11,7 @@ SMALL = {
     "skewed_quadratic": dict(d=3), "rademacher_linear": dict(d=4), "hinge_stream": dict(n=40, d=4),
     "l1_stream": dict(n=40, d=4), "relu_regression": dict(n=40), "maxpool": dict(n=40),
     "moe": dict(n=40), "noisy_linear": dict(d=4), "hinge_shards": dict(workers=3, n=60, d=5, spread=8.0),
+    "l1_shards": dict(workers=3, n=60, d=5, spread=8.0),
 }
 SKEWED = {"hinge": dict(n=60, d=5, skew=0.5), "l1": dict(n=60, d=5, skew=0.5, batch=3)}
 CONVEX = [n for n in problems.names() if problems.make(n, **SMALL[n]).convex]
