@@ -8,7 +8,7 @@ import sys
 
 EXAMPLES = """examples:
   theory-bench list                      experiments, problems and optimizers, one line each
-  theory-bench reproduce --quick         every experiment, figures and the claims table (~5 min)
+  theory-bench reproduce --quick         every experiment, figures and the claims table (~7 min)
   theory-bench run divergence --quick    one experiment; results in results/, figures in figures/
   theory-bench run regret --seeds 40 --jobs 2 --out /tmp/res
   theory-bench check --quick --json      the claims as JSON; exit status 1 if one is not passed
@@ -105,7 +105,7 @@ def _sub(sub, name, help_text, func):
 def _run_options(p, name=True):
     if name:
         p.add_argument("name", help="an experiment: see `theory-bench list`")
-    p.add_argument("--quick", action="store_true", help="shorter horizons and fewer seeds (the whole set in ~5 min)")
+    p.add_argument("--quick", action="store_true", help="shorter horizons and fewer seeds (the whole set in ~7 min)")
     p.add_argument("--seeds", type=int, metavar="N", help="override every experiment's number of seeds")
     p.add_argument("--jobs", type=int, metavar="N", help="parallel processes (default: the number of cores)")
     p.add_argument("--out", default="results", metavar="DIR", help="the results folder (default: results)")
