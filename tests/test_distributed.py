@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy.stats import binom
 
 from tests.stats import bernstein_radius
@@ -144,8 +145,19 @@ def test_a_worker_samples_only_its_shard():
     np.testing.assert_allclose(p.extra["scales"], 16.0 ** (np.arange(4) / 3 - 0.5))
 
 
+@njit(cache=True)
+def nan_oracle(x, rng):
+    return np.full(x.shape[0], np.nan)
+
+
 def test_bad_input_says_the_fix():
     p = problems.make("noisy_linear", d=3)
+    with pytest.raises(ValueError, match="needs a numba-jitted oracle, got the plain function '<lambda>'"):
+        simulate(lambda x, rng: x, np.zeros(3), 10, workers=2)
+    with pytest.raises(FloatingPointError, match="grad returned a non-finite value at step t=1"):
+        simulate(nan_oracle, np.zeros(3), 10, workers=2)
+    with pytest.raises(FloatingPointError, match="sgd with 2 workers produced a non-finite iterate"):
+        simulate(p.oracle, p.x0, 100, workers=2, method="sgd", lr=1e308, args=p.args)
     run = lambda **kw: simulate(p.oracle, p.x0, 10, args=p.args, **{"workers": 2, **kw})
     with pytest.raises(ValueError, match=r"workers \(M\) must be an int >= 1, got 0"):
         run(workers=0)

@@ -7,7 +7,7 @@ returns a ``DistributedRun``: the averaged iterate at the checkpoints, its losse
 (``bits_per_step``). Methods: ``"sgd"``, ``"majority"`` (SignSGD with majority vote),
 ``"signum"`` (Signum with majority vote, momentum ``beta``), ``"stosign"`` (averaged stochastic
 signs; envelope ``"local"`` or ``"shared"``, the max-allreduce every ``every`` steps) and ``"ef"``
-(EF-SignSGD). A sharded oracle (workers holding different data) reads the worker's index from
+(EF-SignSGD). The oracle must be numba-jitted (``@njit``). A sharded oracle (workers holding different data) reads the worker's index from
 ``slot[0]``: pass the one-element int64 array that is also in its ``args`` as ``slot``.
 
 Bits per coordinate, per worker and step, exactly as the loop sends them (§7): ``sgd`` 32 up
@@ -23,7 +23,7 @@ import numpy as np
 
 from theory_bench.engine import distributed_loop as dl
 from theory_bench.engine import schedules
-from theory_bench.engine.loop_cache import bound_loop
+from theory_bench.engine.loop_cache import bound_loop, is_jitted
 from theory_bench.engine.minimize import prepare, raise_on, timed_call
 
 METHODS = {"sgd": dl.SGD, "majority": dl.MAJORITY, "signum": dl.SIGNUM, "stosign": dl.STOSIGN, "ef": dl.EF}
@@ -84,6 +84,9 @@ def simulate(grad, x0, T, *, workers, method="stosign", envelope="local", every=
     """Run ``workers`` workers of ``method`` on the oracle ``grad`` from ``x0`` for ``T`` steps."""
     M = check_workers(workers)
     check_method(method, envelope, every, beta)
+    if callable(grad) and not is_jitted(grad):
+        raise ValueError(f"simulate runs M workers in one compiled loop and needs a numba-jitted oracle, got the "
+                         f"plain function {getattr(grad, '__name__', grad)!r}; decorate it with @numba.njit")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if slot is None:
