@@ -34,9 +34,8 @@ import torch
 import torch.distributed as dist
 
 from theory_bench.engine import bit_packing as bp
-from theory_bench.engine.counter_rng import uniforms
 from theory_bench.engine.seeding import streams
-from theory_bench.torch.noise import param_key
+from theory_bench.torch.noise import counter_draw, param_key
 
 ENVELOPES = ("local", "shared")
 PACKABLE = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -64,24 +63,19 @@ def rank_key(seed, rank, salt=0):
     return int(streams(np.random.SeedSequence(int(seed), spawn_key=spawn))[1])
 
 
-def counter_uniforms(key, k, t, like):
-    """``u[i]`` of the counter stream of parameter ``k`` under ``key`` at step ``t``, shaped as ``like``."""
-    u = uniforms(param_key(key, k), int(t), like.numel())
-    return torch.from_numpy(u).to(device=like.device, dtype=torch.float64).view_as(like)
-
 
 def one_bit(v, key, k, t):
     """``v > 0`` as bits, an exact zero replaced by a coin of the stream ``(key, k, t)``."""
     bits = v > 0
     zero = v == 0
     if bool(zero.any()):
-        bits = torch.where(zero, counter_uniforms(key, k, t, v) < 0.5, bits)
+        bits = torch.where(zero, counter_draw(key, k, t, v, torch.float64) < 0.5, bits)
     return bits
 
 
 def stochastic_sign_bits(a, B, seed, rank, k, t):
     """The bits of ``sign(a + B n)`` that ``rank`` sends for parameter ``k`` at step ``t`` (``n = 2u - 1``)."""
-    u = counter_uniforms(rank_key(seed, rank), k, t, a)
+    u = counter_draw(rank_key(seed, rank), k, t, a, torch.float64)
     v = a.to(torch.float64) + B.to(torch.float64) * (2.0 * u - 1.0)
     return one_bit(v, rank_key(seed, rank, 1), k, t)
 
@@ -107,6 +101,9 @@ class SignHookState:
         self.process_group = process_group if process_group is not None else dist.group.WORLD
         self.rank, self.world = dist.get_rank(self.process_group), dist.get_world_size(self.process_group)
         self.seed, self.envelope, self.every, self.beta = seed, envelope, every, float(beta)
+        # the streams' keys, derived once: this rank's sign noise and coins, the vote's shared coins
+        self.noise_key, self.coin_key = rank_key(seed, self.rank), rank_key(seed, self.rank, 1)
+        self.shared_key = rank_key(seed, None, 2)
         self.index, self.steps, self.G, self.G_shared, self.momentum = {}, {}, {}, {}, {}
         self.bytes_sent = 0                 # payload this rank handed to the collectives
 
@@ -172,7 +169,6 @@ def stosign_hook(state, bucket):
     buf, views = _views(bucket)
     bits = np.empty(buf.numel(), dtype=np.uint8)
     off, shared_due = 0, False
-    noise, coin = rank_key(state.seed, state.rank), rank_key(state.seed, state.rank, 1)
     for p, g in views:
         k = state.key_of(p)
         t = state.steps[p] = state.steps.get(p, 0) + 1
@@ -180,8 +176,8 @@ def stosign_hook(state, bucket):
         G = state.G.setdefault(p, torch.zeros_like(a))
         torch.maximum(G, a.abs(), out=G)
         B = torch.maximum(G, state.G_shared[p]) if state.envelope == "shared" and p in state.G_shared else G
-        bp.stochastic_bits(_numpy(a.cpu()), _numpy(B.cpu()), np.uint64(param_key(noise, k)),
-                           np.uint64(param_key(coin, k)), t, bits[off:off + a.numel()])
+        bp.stochastic_bits(_numpy(a.cpu()), _numpy(B.cpu()), np.uint64(param_key(state.noise_key, k)),
+                           np.uint64(param_key(state.coin_key, k)), t, bits[off:off + a.numel()])
         off += a.numel()
         shared_due |= state.envelope == "shared" and (t == 1 or t % state.every == 0)
     if shared_due:                               # the max-allreduce, used from the next step on
@@ -197,12 +193,11 @@ def majority_vote_hook(state, bucket):
     """SignSGD with majority vote: every rank receives ``sign(sum_r sign(g_r))``, a tie a shared coin."""
     buf, views = _views(bucket)
     bits = np.empty(buf.numel(), dtype=np.uint8)
-    coin, shared = rank_key(state.seed, state.rank, 1), rank_key(state.seed, None, 2)
     slices, off = [], 0
     for p, g in views:
         k = state.key_of(p)
         t = state.steps[p] = state.steps.get(p, 0) + 1
-        bp.sign_bits(_numpy(state.signed(p, g.detach()).cpu()), np.uint64(param_key(coin, k)), t,
+        bp.sign_bits(_numpy(state.signed(p, g.detach()).cpu()), np.uint64(param_key(state.coin_key, k)), t,
                      bits[off:off + g.numel()])
         slices.append((off, g.numel(), k, t))
         off += g.numel()
@@ -210,6 +205,6 @@ def majority_vote_hook(state, bucket):
     def vote(total):
         out = np.empty(total.shape[0], dtype=np.uint8)
         for o, n, k, t in slices:
-            bp.sign_bits(total[o:o + n], np.uint64(param_key(shared, k)), t, out[o:o + n])
+            bp.sign_bits(total[o:o + n], np.uint64(param_key(state.shared_key, k)), t, out[o:o + n])
         return 2.0 * out - 1.0
     return _exchange(state, bits, vote, buf)

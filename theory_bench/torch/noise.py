@@ -37,6 +37,13 @@ def param_key(key, k):
     return key if k == 0 else np.uint64(mix64(np.uint64((int(key) + k * int(GAMMA)) % 2 ** 64)))
 
 
+def counter_draw(key, k, t, like, dtype=None):
+    """``u[i]`` of ``counter_rng`` under ``param_key(key, k)`` at step ``t``, shaped as ``like``, on its
+    device, in ``dtype`` (default: ``like``'s)."""
+    u = uniforms(param_key(key, k), int(t), like.numel())
+    return torch.from_numpy(u).to(device=like.device, dtype=dtype or like.dtype).view_as(like)
+
+
 class CounterUniforms:
     """``u[t, i]`` of ``counter_rng`` under ``param_key(key, k)`` for the ``k``-th parameter."""
 
@@ -44,8 +51,7 @@ class CounterUniforms:
         self.key = np.uint64(noise_key(seed))
 
     def draw(self, t, k, like):
-        u = uniforms(param_key(self.key, k), t, like.numel())
-        return torch.from_numpy(u).to(device=like.device, dtype=like.dtype).view_as(like)
+        return counter_draw(self.key, k, t, like)
 
 
 class TorchUniforms:
