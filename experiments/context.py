@@ -12,6 +12,7 @@ class Context:
     compute: bool = True          # False: only read the store (``theory-bench plot``)
     seeds: int | None = None      # overrides every experiment's number of seeds
     progress: object = None       # a tqdm bar, updated once per finished run
+    scheduler: str | None = None  # a Dask scheduler address or "dask-local"; None: local processes
 
     def n_seeds(self, default):
         return self.seeds or default
@@ -19,4 +20,5 @@ class Context:
     def runs(self, s, n_seeds, fn=None):
         """Every seed's run of the configuration ``s`` (computed by ``fn(s, seed)``, default
         ``runs.run_one``), through the store."""
-        return run_seeds(s, seeds_for(self.n_seeds(n_seeds)), self.jobs, self.store, self.compute, self.progress, fn)
+        return run_seeds(s, seeds_for(self.n_seeds(n_seeds)), self.jobs, self.store, self.compute, self.progress, fn,
+                          self.scheduler)

@@ -17,6 +17,7 @@ from theory_bench import experiments
 from theory_bench.experiments.context import Context
 from theory_bench.experiments.packages import package_versions
 from theory_bench.analysis.claims import table
+from theory_bench.results.parallel import scheduler_from
 from theory_bench.results.store import ResultStore, atomic_write_text
 
 README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
@@ -43,12 +44,13 @@ def _progress(name, enabled):
 
 
 def run_experiment(name, *, quick=False, seeds=None, jobs=None, out="results", figures_dir="figures",
-                   compute=True, progress=True, draw=True):
+                   compute=True, progress=True, draw=True, scheduler=None):
     """Run (or, with ``compute=False``, only read) one experiment; return ``(claims, figure paths)``."""
     module = experiments.get(name)
     store = ResultStore(out, name)
     bar = _progress(name, progress and compute)
-    ctx = Context(quick=quick, jobs=jobs, store=store, compute=compute, seeds=seeds, progress=bar)
+    scheduler = scheduler_from(scheduler)
+    ctx = Context(quick=quick, jobs=jobs, store=store, compute=compute, seeds=seeds, progress=bar, scheduler=scheduler)
     t0 = time.perf_counter()
     try:
         data = module.run(ctx)
@@ -64,6 +66,7 @@ def run_experiment(name, *, quick=False, seeds=None, jobs=None, out="results", f
     if compute:
         store.write_manifest({
             "experiment": name, "title": module.TITLE, "quick": quick, "seeds_override": seeds, "jobs": jobs,
+            "scheduler": scheduler,
             "versions": versions(), "git_commit": git_commit(), "wall_s": wall,
             "compile_s_total": _total(data, "compile_s"), "run_wall_s_total": _total(data, "wall_s"),
             "claims": [c.to_dict() for c in claims], "figures": [str(p) for p in paths],

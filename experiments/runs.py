@@ -96,13 +96,15 @@ def run_one(s, seed):
     return out
 
 
-def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None, fn=None):
+def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None, fn=None, scheduler=None):
     """Every seed's run of ``s``, stacked: metric -> (seeds, ...) array (scalars -> (seeds,)).
 
     ``fn(s, seed)`` computes one run (default ``run_one``; the fp8 experiment passes its torch
     training loop): a module-level function, so that worker processes can import it.
     With a ``store``: stored runs are read, missing ones computed and stored one by one as they
-    finish; ``compute=False`` raises ``MissingResults`` instead of computing.
+    finish (here, in this process, whichever process or Dask worker computed them: ``scheduler``,
+    ``theory_bench.results.parallel.iter_runs``); ``compute=False`` raises ``MissingResults``
+    instead of computing.
     """
     seeds = list(seeds)
     todo = [seed for seed in seeds if store is None or not store.has(s, seed)]
@@ -110,7 +112,7 @@ def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None, fn=N
         raise MissingResults(f"{len(todo)} of {len(seeds)} runs of {s['optimizer']} on {s.get('problem', s.get('model'))} are "
                              f"not in {store.dir}; run `theory-bench run {store.experiment}` first")
     fresh = {}
-    for i, result in iter_runs(partial(fn or run_one, s), todo, jobs):
+    for i, result in iter_runs(partial(fn or run_one, s), todo, jobs, scheduler):
         if store is not None:
             store.put(s, todo[i], result)
         else:

@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   theory-bench reproduce --quick         every experiment, figures and the claims table (~7 min)
   theory-bench run divergence --quick    one experiment; results in results/, figures in figures/
   theory-bench run regret --seeds 40 --jobs 2 --out /tmp/res
+  theory-bench run regret --scheduler tcp://10.0.0.5:8786   the runs on a Dask cluster
   theory-bench check --quick --json      the claims as JSON; exit status 1 if one is not passed
   theory-bench plot regret               the figures again from stored results, no rerun
   theory-bench bench                     kernel throughput vs numpy and the memory roofline
@@ -37,7 +38,7 @@ def _cmd_list(args):
 
 def _run_kw(args):
     return dict(quick=args.quick, seeds=args.seeds, jobs=args.jobs, out=args.out, figures_dir=args.figures,
-                progress=not args.no_progress)
+                progress=not args.no_progress, scheduler=args.scheduler)
 
 
 def _summary(claims, paths, args):
@@ -111,6 +112,10 @@ def _run_options(p, name=True):
     p.add_argument("--out", default="results", metavar="DIR", help="the results folder (default: results)")
     p.add_argument("--figures", default="figures", metavar="DIR", help="where figures go (default: figures)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="send the runs to the Dask cluster at ADDRESS (tcp://host:8786), or 'dask-local' for a "
+                        "LocalCluster of --jobs workers; default: $THEORY_BENCH_SCHEDULER, else local processes "
+                        "(needs pip install -e '.[dask]')")
 
 
 def build_parser():
@@ -146,9 +151,10 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
-    except (ValueError, LookupError, RuntimeError) as err:
+    except (ValueError, LookupError, RuntimeError, ImportError, ConnectionError) as err:
+        from theory_bench.results.dask_runs import DaskMissing
         from theory_bench.results.store import MissingResults, StoreError
-        if isinstance(err, (MissingResults, StoreError)) or type(err) is ValueError:
+        if isinstance(err, (MissingResults, StoreError, DaskMissing, ConnectionError)) or type(err) is ValueError:
             print(f"theory-bench: error: {err}", file=sys.stderr)
             return 2
         raise

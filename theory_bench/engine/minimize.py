@@ -4,17 +4,18 @@ import time
 
 import numpy as np
 
-from theory_bench.engine import precision_loop, run_loop, schedules
+from theory_bench.engine import precision_loop, recording, run_loop, schedules
 from theory_bench.engine.checkpoints import check_checkpoints
 from theory_bench.engine.loop_cache import loop_for
 from theory_bench.engine.optimizer import Optimizer
 from theory_bench.engine.precision import check_precision
 from theory_bench.engine.seeding import streams
+from theory_bench.engine.segments import LossesAt, run_segments
 from theory_bench.engine.trace import Trace
 
 
 def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None,
-             window=None, precision=None):
+             window=None, precision=None, record="auto"):
     """Run ``optimizer`` on the oracle ``grad`` from ``x0`` for ``T`` steps; return a ``Trace``.
 
     ``grad(x, rng, *args) -> ndarray`` returns a (stochastic) subgradient at ``x``, drawing any
@@ -22,7 +23,8 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     in one compiled call (cached on disk when ``grad`` is importable by name); a plain Python
     ``grad`` runs the same loop in Python, slower, with identical results. ``args`` carries data
     arrays into ``grad`` (and ``loss``), as in ``scipy.optimize``; an oracle may keep state in
-    them (an online adversary's round counter and loss tape). ``box`` is ``(lo, hi)``,
+    them (an online adversary's round counter and loss tape), and may return an array of its own
+    from them (a preallocated output buffer: the loop only reads it). ``box`` is ``(lo, hi)``,
     scalars or arrays, and every step is projected onto it. ``loss(x, *args) -> float`` is
     evaluated at the checkpoints (default: about 60 log-spaced steps ending at ``T``).
     ``window=(delta, p, q)`` also records the trajectory-window ``(delta, q)`` stationarity in
@@ -33,6 +35,10 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     zero), ``largest_step`` (``max |x_{t+1} - x_t| / eta_t``) and ``last_move`` (per coordinate, the
     last step that changed it; 0 if none did). The default, ``None`` or
     ``Precision()``, runs the ordinary fp64 loop.
+    ``record`` says whether the iterates at the checkpoints are kept (``Trace.xs``, ``Trace.xs_avg``):
+    ``"auto"`` while they fit 256 MiB (else a ``RecordWarning`` before the run, and ``None``),
+    ``"iterates"`` always, ``"losses"`` never (``theory_bench.engine.recording``). Memory is then
+    the optimizer's state plus a few ``d``-vectors.
     The randomness scheme is described in ``theory_bench.engine.seeding``.
     """
     if not isinstance(optimizer, Optimizer):
@@ -41,33 +47,47 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     low = check_precision(precision)
     x0, T, lo, hi, boxed, ckpts, rng, key = prepare(grad, x0, T, args, seed, box, checkpoints)
     kind, table = schedules.resolve(optimizer.schedule, T)
+    d, R = x0.shape[0], len(optimizer.state_names)
+    vectors = 3 + R + 2 * boxed + 2 * (window is not None) + 3 * (low is not None)   # x, x_avg, g, state, ...
+    keep = recording.plan(record, ckpts.shape[0], d, vectors)
     S, h = optimizer.init_state(x0), optimizer.hyper
 
     win = _window(window)
-    call = (x0, S, h, key, rng, args, T, kind, optimizer.lr, table, lo, hi, boxed, ckpts, win)
+    x, x_avg = x0, np.zeros(d)                     # prepare's x0 is our own copy: it becomes the iterate
+    rec = records(ckpts.shape[0], d, R, keep)
+    wd = d if window is not None else 0
+    call = (x, x_avg, S, h, key, rng, args, kind, optimizer.lr, table, lo, hi, boxed, ckpts, rec, win, np.zeros(wd),
+            np.zeros(wd))
     if low is None:
         loop, path = loop_for(grad, optimizer.kernel)
     else:
         loop, path = loop_for(grad, optimizer.kernel, precision_loop.run_precision_horizon)
-        call += (low.packed,)
-    (status, t_bad, i_bad, (x, x_avg, xs, xs_avg, sums, win_vals, *low_stats)), compile_s, wall_s = \
-        timed_call(loop, path, call)
-    raise_on(status, t_bad, i_bad, x0.shape[0], x, repr(optimizer) + (f" in {low!r}" if low else ""))
+        call += (low.packed, precision_loop.low_buffers(d, R))
+    at = None if keep or loss is None else LossesAt(loss, args, x, x_avg, ckpts.shape[0])
+    (status, t_bad, i_bad), compile_s, wall_s = run_segments(loop, path, call, ckpts, T, at)
+    raise_on(status, t_bad, i_bad, d, x, repr(optimizer) + (f" in {low!r}" if low else ""))
 
+    xs, xs_avg, sums, win_vals = rec
     trace = Trace(
-        x=x, x_avg=x_avg, t=ckpts, xs=xs, xs_avg=xs_avg,
+        x=x, x_avg=x_avg, t=ckpts, xs=xs if keep else None, xs_avg=xs_avg if keep else None,
         state=dict(zip(optimizer.state_names, S)),
         state_sums={n: sums[:, r].copy() for r, n in enumerate(optimizer.state_names)},
         optimizer=optimizer.config(), seed=seed, T=T, path=path, wall_s=wall_s, compile_s=compile_s,
         window=win_vals if window is not None else None,
     )
     if low is not None:
-        counts, largest, last_move = low_stats
+        _, _, counts, largest, last_move = call[-1]
         rows = ("grad", *optimizer.state_names, "weights")
         flushed = {r: float(f / n) if n else 0.0 for r, (n, f) in zip(rows, counts)}
         trace.extra.update(precision=low.config(), largest_step=float(largest[0]),
                            last_move=last_move.astype(np.int64), flushed_fraction=flushed)
-    return losses_at(loss, trace, args)
+    return losses_at(loss, trace, args, at)
+
+
+def records(n_ck, d, rows, keep):
+    """What the loop records: ``(xs, xs_avg, state_sums, window)``; the iterates only when ``keep``."""
+    n = n_ck if keep else 0
+    return np.zeros((n, d)), np.zeros((n, d)), np.zeros((n_ck, rows)), np.zeros(n_ck)
 
 
 def prepare(grad, x0, T, args, seed, box, checkpoints):
@@ -80,7 +100,8 @@ def prepare(grad, x0, T, args, seed, box, checkpoints):
     x0 = _vector("x0", x0)
     T = _horizon(T)
     lo, hi, boxed = _box(box, x0.shape[0])
-    _inside("x0", x0, lo, hi)
+    if boxed:
+        _inside("x0", x0, lo, hi)
     ckpts = check_checkpoints(checkpoints, T)
     rng, key = streams(seed)
     _probe(grad, x0, copy.deepcopy(rng), copy.deepcopy(args))
@@ -99,10 +120,11 @@ def timed_call(loop, path, call):
     return out, compile_s, time.perf_counter() - t0
 
 
-def losses_at(loss, trace, args):
+def losses_at(loss, trace, args, at=None):
+    """The losses at the checkpoints: from the stored iterates, or those ``at`` evaluated in the run."""
     if loss is not None:
-        trace.losses = _losses(loss, trace.xs, args)
-        trace.losses_avg = _losses(loss, trace.xs_avg, args)
+        trace.losses = _checked(at.losses if at else _losses(loss, trace.xs, args))
+        trace.losses_avg = _checked(at.losses_avg if at else _losses(loss, trace.xs_avg, args))
     return trace
 
 
@@ -148,7 +170,7 @@ def _horizon(T):
 
 def _box(box, d):
     if box is None:
-        return np.full(d, -np.inf), np.full(d, np.inf), False
+        return np.zeros(0), np.zeros(0), False                # never read: no box, no clip
     try:
         lo, hi = box
     except (TypeError, ValueError):
@@ -203,7 +225,10 @@ def raise_on(status, t, i, d, x, who):
 
 
 def _losses(loss, points, args):
-    out = np.array([float(loss(p, *args)) for p in points])
+    return np.array([float(loss(p, *args)) for p in points])
+
+
+def _checked(out):
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:
         raise FloatingPointError(f"loss is non-finite at checkpoint {bad[0]}: {float(out[bad[0]])}")

@@ -22,8 +22,8 @@ from numba import njit
 
 from theory_bench.engine.counter_rng import GAMMA, step_key, uniform01
 from theory_bench.engine.precision import round_nearest, round_stochastic, rounding_key
-from theory_bench.engine.run_loop import (NONFINITE_ITERATE, OK, buffers, clip, first_nonfinite, grad_status,
-                                          record, step_size, update_average)
+from theory_bench.engine.run_loop import (NONFINITE_ITERATE, OK, grad_status, record, settle, step_size,
+                                          update_average)
 from theory_bench.engine.window import window_step, window_value
 
 GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.engine.loop_cache
@@ -87,33 +87,33 @@ def step_stats(x, x_prev, eta, t, last_move):
     return worst / eta
 
 
-def run_precision_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, checkpoints, win, prec):
-    d = x0.shape[0]
+def run_precision_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, hi, boxed, checkpoints, rec, win,
+                          anchor, gsum, prec, low, t_from, t_to, c):
+    """Steps ``t_from .. t_to`` in number formats; ``low = (g_low, x_prev, counts, largest, last_move)``
+    (``low_buffers``) carries the rounding's buffers and statistics from segment to segment."""
+    d = x.shape[0]
     n_ck = checkpoints.shape[0]
     R = S.shape[0]
-    x, x_avg, xs, xs_avg, state_sums = buffers(x0, n_ck, R)
+    g_low, x_prev, counts, largest, last_move = low
     window_on = win[0] > 0.0
-    anchor, gsum, win_vals = np.zeros(d), np.zeros(d), np.zeros(n_ck)
-    g_low, x_prev = np.empty(d), np.empty(d)
-    counts = np.zeros((R + 2, 2))                  # rows: grad, each state row, weights
-    largest = np.zeros(1)                          # the largest step / eta_t
-    last_move = np.zeros(d)                        # per coordinate, the last step that moved it
+    win_vals = rec[3]
     stochastic, scaled = prec[FLAGS_AT] > 0.0, prec[FLAGS_AT + 1] > 0.0
     rk = rounding_key(key)
-    out = (x, x_avg, xs, xs_avg, state_sums, win_vals, counts, largest, last_move)
-    c = 0
-    for t in range(1, T + 1):
-        update_average(x_avg, x, t)
+    averaged = False
+    for t in range(t_from, t_to + 1):
+        if not averaged:
+            update_average(x_avg, x, t)
         g = GRAD(x, rng, *args)
         status, i = grad_status(g, d)
         if status != OK:
-            return status, t, i, out
+            return status, t, i, c
         g_low[:] = g                               # the oracle's array may be its own data: round a copy
         round_vector(g_low, prec, GRAD_AT, stochastic, scaled, step_key(rk, t), counts, 0)
+        at_ck = c < n_ck and checkpoints[c] == t
         if window_on:
             window_step(win, anchor, gsum, x, g_low)
-        if c < n_ck and checkpoints[c] == t and window_on:
-            win_vals[c] = window_value(win, gsum)
+            if at_ck:
+                win_vals[c] = window_value(win, gsum)
         eta = step_size(kind, lr, table, t)
         x_prev[:] = x
         STEP(x, g_low, S, h, eta, t, key)
@@ -122,13 +122,19 @@ def run_precision_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, 
                          counts, r + 1)
         round_vector(x, prec, WEIGHTS_AT, stochastic, False, step_key(rk + np.uint64(R + 1) * GAMMA, t), counts,
                      R + 1)
-        if boxed:
-            clip(x, lo, hi)
-        bad = first_nonfinite(x)
+        averaged = t < t_to and not at_ck
+        bad = settle(x, lo, hi, boxed, x_avg, t + 1 if averaged else 0)
         if bad >= 0:
-            return NONFINITE_ITERATE, t, bad, out
+            return NONFINITE_ITERATE, t, bad, c
         largest[0] = max(largest[0], step_stats(x, x_prev, eta, t, last_move))
-        if c < n_ck and checkpoints[c] == t:
-            record(c, x, x_avg, S, xs, xs_avg, state_sums)
+        if at_ck:
+            record(c, x, x_avg, S, rec)
             c += 1
-    return OK, T, -1, out
+    return OK, t_to, -1, c
+
+
+def low_buffers(d, R):
+    """What ``run_precision_horizon`` carries between segments: the rounded gradient, the previous
+    iterate, the (non-zero, flushed) counts per rounded vector (rows: grad, each state row,
+    weights), the largest step over ``eta_t`` and, per coordinate, the last step that moved it."""
+    return np.empty(d), np.empty(d), np.zeros((R + 2, 2)), np.zeros(1), np.zeros(d)

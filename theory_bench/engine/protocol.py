@@ -15,9 +15,10 @@ import copy
 
 import numpy as np
 
-from theory_bench.engine import run_loop
+from theory_bench.engine import recording, run_loop
 from theory_bench.engine.loop_cache import is_jitted, loop_for
-from theory_bench.engine.minimize import losses_at, minimize, prepare, raise_on, timed_call
+from theory_bench.engine.minimize import losses_at, minimize, prepare, raise_on, records
+from theory_bench.engine.segments import LossesAt, run_segments
 from theory_bench.engine.optimizer import Optimizer
 from theory_bench.engine.precision import check_precision
 from theory_bench.engine.trace import Trace
@@ -41,30 +42,37 @@ def check_protocol(optimizer):
             f"callable {' or '.join(missing)}")
 
 
-def minimize_any(optimizer, grad, x0, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None, precision=None):
+def minimize_any(optimizer, grad, x0, T, *, args=(), seed=0, box=None, loss=None, checkpoints=None, precision=None,
+                 record="auto"):
     """``theory_bench.engine.minimize`` for our optimizers, the protocol loop for a user's own."""
     check_protocol(optimizer)
     if isinstance(optimizer, Optimizer):
         return minimize(grad, x0, optimizer, T, args=args, seed=seed, box=box, loss=loss, checkpoints=checkpoints,
-                        precision=precision)
+                        precision=precision, record=record)
     if check_precision(precision) is not None:
         raise ValueError(f"precision={precision!r} cannot be honoured by {optimizer_name(optimizer)}: the engine rounds "
                          "the state rows of the suite's optimizers, and a user optimizer's state is its own; round "
                          "inside your step with theory_bench.precision.round_to, or pass precision=None")
     name = optimizer_name(optimizer)
     x0, T, lo, hi, boxed, ckpts, rng, _ = prepare(grad, x0, T, args, seed, box, checkpoints)
+    d = x0.shape[0]
+    keep = recording.plan(record, ckpts.shape[0], d, 4 + 2 * boxed)     # x, x_avg, g, the step's output, box
     state = optimizer.init(x0.copy())
     _probe_step(optimizer, name, grad, x0, rng, args)
     step = optimizer.step
     if not (is_jitted(step) and is_jitted(grad)):
         step = _checked_step(name, step)
     loop, path = loop_for(grad, step, run_loop.run_user_horizon)
-    call = (x0, state, rng, args, T, lo, hi, boxed, ckpts)
-    (status, t_bad, i_bad, (x, x_avg, xs, xs_avg)), compile_s, wall_s = timed_call(loop, path, call)
-    raise_on(status, t_bad, i_bad, x0.shape[0], x, f"{name}.step")
-    trace = Trace(x=x, x_avg=x_avg, t=ckpts, xs=xs, xs_avg=xs_avg, state={}, state_sums={},
-                  optimizer={"optimizer": name}, seed=seed, T=T, path=path, wall_s=wall_s, compile_s=compile_s)
-    return losses_at(loss, trace, args)
+    x, x_avg = x0, np.zeros(d)
+    rec = records(ckpts.shape[0], d, 0, keep)
+    call = (x, x_avg, state, rng, args, lo, hi, boxed, ckpts, rec)
+    at = None if keep or loss is None else LossesAt(loss, args, x, x_avg, ckpts.shape[0])
+    (status, t_bad, i_bad), compile_s, wall_s = run_segments(loop, path, call, ckpts, T, at)
+    raise_on(status, t_bad, i_bad, d, x, f"{name}.step")
+    trace = Trace(x=x, x_avg=x_avg, t=ckpts, xs=rec[0] if keep else None, xs_avg=rec[1] if keep else None, state={},
+                  state_sums={}, optimizer={"optimizer": name}, seed=seed, T=T, path=path, wall_s=wall_s,
+                  compile_s=compile_s)
+    return losses_at(loss, trace, args, at)
 
 
 def _describe(v):

@@ -10,9 +10,21 @@ so the three paths perform the same floating-point operations in the same order.
 
 Conventions: ``x_1 = x0``; at step ``t = 1..T`` the oracle is called at ``x_t``, the average
 ``x_avg_t = mean(x_1..x_t)`` is updated, the kernel makes ``x_{t+1}`` and the box clips it.
-At a checkpoint ``t`` the loop records ``x_{t+1}`` (the iterate after ``t`` steps),
-``x_avg_t``, the per-row sums of the optimizer state (``sum_i G_{t,i}`` for the envelope) and,
-when ``win[0] = delta > 0``, the trajectory-window stationarity (``theory_bench.engine.window``).
+At a checkpoint ``t`` the loop records the per-row sums of the optimizer state (``sum_i G_{t,i}``
+for the envelope), when ``win[0] = delta > 0`` the trajectory-window stationarity
+(``theory_bench.engine.window``) and, when the record arrays ``xs`` have rows, ``x_{t+1}`` (the
+iterate after ``t`` steps) and ``x_avg_t``.
+
+Every loop runs the steps ``t_from .. t_to`` of a horizon on buffers its caller owns (the iterate,
+its average, the state) and returns ``(status, t, i, c)``, ``c`` the checkpoints recorded so far,
+so that ``theory_bench.engine.segments`` can run a horizon in one call, or in segments ending at
+the checkpoints when the losses are evaluated there instead of from stored iterates (large ``d``:
+``theory_bench.engine.recording``). Both give the same numbers.
+
+Memory traffic per step, beyond the oracle's and the kernel's: the finite check of ``g`` (one
+read) and one fused pass ``settle`` that clips ``x_{t+1}``, checks it and adds it to the average
+(reads ``x`` and ``x_avg``, writes ``x_avg``, and ``x`` only when boxed). The checks are
+branch-free reductions that vectorise; the index of a bad value is looked up only when there is one.
 """
 import numpy as np
 from numba import njit
@@ -35,7 +47,12 @@ def update_average(x_avg, x, t):
 
 @njit(cache=True)
 def first_nonfinite(v):
-    """Index of the first NaN or inf in ``v``, or -1."""
+    """Index of the first NaN or inf in ``v``, or -1 (a vectorised pass; the scan only if one is there)."""
+    bad = False
+    for i in range(v.shape[0]):
+        bad |= (v[i] - v[i]) != 0.0           # NaN for inf and NaN, 0 for every finite value
+    if not bad:
+        return -1
     for i in range(v.shape[0]):
         if not np.isfinite(v[i]):
             return i
@@ -58,18 +75,40 @@ def clip(x, lo, hi):
 
 
 @njit(cache=True)
-def record(c, x, x_avg, S, xs, xs_avg, state_sums):
-    xs[c, :] = x
-    xs_avg[c, :] = x_avg
-    for r in range(S.shape[0]):
-        state_sums[c, r] = S[r].sum()
+def settle(x, lo, hi, boxed, x_avg, t_next):
+    """After a step, in one pass: clip ``x`` to the box (when ``boxed``), check it is finite and,
+    when ``t_next > 0``, add it to the running average as ``x_{t_next}``. Returns the index of the
+    first non-finite coordinate, or -1."""
+    bad = False
+    if t_next > 0:
+        inv = 1.0 / t_next
+        if boxed:
+            for i in range(x.shape[0]):
+                xi = min(max(x[i], lo[i]), hi[i])
+                x[i] = xi
+                bad |= (xi - xi) != 0.0
+                x_avg[i] += (xi - x_avg[i]) * inv
+        else:
+            for i in range(x.shape[0]):
+                xi = x[i]
+                bad |= (xi - xi) != 0.0
+                x_avg[i] += (xi - x_avg[i]) * inv
+    else:
+        if boxed:
+            clip(x, lo, hi)
+        return first_nonfinite(x)
+    return first_nonfinite(x) if bad else -1
 
 
 @njit(cache=True)
-def buffers(x0, n_ck, n_rows):
-    """The iterate, its running average, and what the checkpoints record."""
-    d = x0.shape[0]
-    return x0.copy(), np.zeros(d), np.zeros((n_ck, d)), np.zeros((n_ck, d)), np.zeros((n_ck, n_rows))
+def record(c, x, x_avg, S, rec):
+    """Checkpoint ``c``: the state-row sums, and the iterate and its average when ``rec`` keeps them."""
+    xs, xs_avg, state_sums = rec[0], rec[1], rec[2]
+    if xs.shape[0] > 0:
+        xs[c, :] = x
+        xs_avg[c, :] = x_avg
+    for r in range(S.shape[0]):
+        state_sums[c, r] = S[r].sum()
 
 
 @njit(cache=True)
@@ -83,59 +122,60 @@ def grad_status(g, d):
     return OK, -1
 
 
-def run_horizon(x0, S, h, key, rng, args, T, kind, lr, table, lo, hi, boxed, checkpoints, win):
-    d = x0.shape[0]
+def run_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, hi, boxed, checkpoints, rec, win, anchor,
+                gsum, t_from, t_to, c):
+    """Steps ``t_from .. t_to`` of our optimizers' loop. ``rec = (xs, xs_avg, state_sums, win_vals)``."""
+    d = x.shape[0]
     n_ck = checkpoints.shape[0]
-    x, x_avg, xs, xs_avg, state_sums = buffers(x0, n_ck, S.shape[0])
     window_on = win[0] > 0.0
-    anchor, gsum, win_vals = np.zeros(d), np.zeros(d), np.zeros(n_ck)
-    out = (x, x_avg, xs, xs_avg, state_sums, win_vals)
-    c = 0
-    for t in range(1, T + 1):
-        update_average(x_avg, x, t)
+    win_vals = rec[3]
+    averaged = False
+    for t in range(t_from, t_to + 1):
+        if not averaged:
+            update_average(x_avg, x, t)
         g = GRAD(x, rng, *args)
         status, i = grad_status(g, d)
         if status != OK:
-            return status, t, i, out
+            return status, t, i, c
+        at_ck = c < n_ck and checkpoints[c] == t
         if window_on:
             window_step(win, anchor, gsum, x, g)
-        if c < n_ck and checkpoints[c] == t and window_on:
-            win_vals[c] = window_value(win, gsum)
+            if at_ck:
+                win_vals[c] = window_value(win, gsum)
         STEP(x, g, S, h, step_size(kind, lr, table, t), t, key)
-        if boxed:
-            clip(x, lo, hi)
-        bad = first_nonfinite(x)
+        averaged = t < t_to and not at_ck
+        bad = settle(x, lo, hi, boxed, x_avg, t + 1 if averaged else 0)
         if bad >= 0:
-            return NONFINITE_ITERATE, t, bad, out
-        if c < n_ck and checkpoints[c] == t:
-            record(c, x, x_avg, S, xs, xs_avg, state_sums)
+            return NONFINITE_ITERATE, t, bad, c
+        if at_ck:
+            record(c, x, x_avg, S, rec)
             c += 1
-    return OK, T, -1, out
+    return OK, t_to, -1, c
 
 
-def run_user_horizon(x0, state, rng, args, T, lo, hi, boxed, checkpoints):
+def run_user_horizon(x, x_avg, state, rng, args, lo, hi, boxed, checkpoints, rec, t_from, t_to, c):
     """The same loop for a user's optimizer: ``STEP(x, g, state, t, rng) -> x`` (``theory_bench.engine.protocol``)."""
-    d = x0.shape[0]
-    x, x_avg, xs, xs_avg, state_sums = buffers(x0, checkpoints.shape[0], 0)
+    d = x.shape[0]
     no_state = np.zeros((0, d))
     n_ck = checkpoints.shape[0]
-    c = 0
-    for t in range(1, T + 1):
-        update_average(x_avg, x, t)
+    averaged = False
+    for t in range(t_from, t_to + 1):
+        if not averaged:
+            update_average(x_avg, x, t)
         g = GRAD(x, rng, *args)
         status, i = grad_status(g, d)
         if status != OK:
-            return status, t, i, (x, x_avg, xs, xs_avg)
+            return status, t, i, c
         x_new = STEP(x, g, state, t, rng)
         if x_new.shape[0] != d:
-            return BAD_STEP_SHAPE, t, x_new.shape[0], (x, x_avg, xs, xs_avg)
-        x = x_new.copy()
-        if boxed:
-            clip(x, lo, hi)
-        bad = first_nonfinite(x)
+            return BAD_STEP_SHAPE, t, x_new.shape[0], c
+        x[:] = x_new
+        at_ck = c < n_ck and checkpoints[c] == t
+        averaged = t < t_to and not at_ck
+        bad = settle(x, lo, hi, boxed, x_avg, t + 1 if averaged else 0)
         if bad >= 0:
-            return NONFINITE_ITERATE, t, bad, (x, x_avg, xs, xs_avg)
-        if c < n_ck and checkpoints[c] == t:
-            record(c, x, x_avg, no_state, xs, xs_avg, state_sums)
+            return NONFINITE_ITERATE, t, bad, c
+        if at_ck:
+            record(c, x, x_avg, no_state, rec)
             c += 1
-    return OK, T, -1, (x, x_avg, xs, xs_avg)
+    return OK, t_to, -1, c
