@@ -58,3 +58,14 @@ def kink_2d(x, rng):
 def constant_grad(x, rng, c):
     """The same gradient ``c`` at every point (a linear loss)."""
     return c.copy()
+
+
+@njit(cache=True)
+def poisoned(x, rng, plan):
+    """``sign(x - 0.3)``, except at call ``plan[1]``, where coordinate ``plan[2]`` is ``plan[3]``
+    (``plan[0]`` counts the calls)."""
+    plan[0] += 1
+    g = np.sign(x - 0.3) + 0.1 * rng.standard_normal(x.shape[0])
+    if plan[0] == plan[1]:
+        g[int(plan[2])] = plan[3]
+    return g

@@ -15,6 +15,7 @@ import sys
 import types
 
 import numba
+import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from theory_bench.engine import run_loop
@@ -58,11 +59,28 @@ def bound_loop(template, functions):
     how it runs: 'jit-cached' when every function is importable by name (a generated module numba
     caches), else 'jit'; 'python' when one of them is plain Python."""
     if not all(is_jitted(f) for f in functions.values()):
+        if "GRAD" in functions and not is_jitted(functions["GRAD"]):
+            functions = dict(functions, GRAD=checked_oracle(functions["GRAD"]))
         return bind(template, functions), "python"
     names = {g: importable_name(f) for g, f in functions.items()}
     if None in names.values():
         return numba.njit(bind(template, functions)), "jit"
     return compile_bound(template, names, prefix="tb_loop", subdir="loops"), "jit-cached"
+
+
+def checked_oracle(grad):
+    """A plain Python oracle whose every output is checked as the probe checks the first: the
+    loop's compiled helpers take a 1-D float64 array, and a list, a scalar or another dtype returned
+    mid-run must be a ValueError that says so, not a numba typing error."""
+    def checked(x, rng, *args):
+        g = grad(x, rng, *args)
+        if not isinstance(g, np.ndarray) or g.dtype != np.float64 or g.ndim != 1:
+            got = (f"an ndarray of shape {g.shape} and dtype {g.dtype}" if isinstance(g, np.ndarray)
+                   else f"{type(g).__name__} {g!r:.60}")
+            raise ValueError(f"grad must return a 1-D float64 ndarray at every step, got {got} during the run "
+                             "(the first call returned one); return np.asarray(g, dtype=np.float64)")
+        return g
+    return checked
 
 
 def _build(grad, step, template):

@@ -1,5 +1,6 @@
 """``theory_bench.engine.minimize``: run one optimizer on one (sub)gradient oracle for ``T`` steps."""
 import copy
+import numbers
 import time
 
 import numpy as np
@@ -150,9 +151,17 @@ def _typeof(a):
 
 def _vector(name, v):
     try:
-        a = np.array(v, dtype=np.float64)
+        raw = np.asarray(v)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a 1-D array of floats, got {v!r}") from None
+    if raw.dtype.kind == "c":
+        raise ValueError(f"{name} must be real, got a complex array (dtype {raw.dtype}); pass {name}.real "
+                         "if its imaginary part is zero")
+    if raw.dtype.kind not in "iufO" or raw.dtype.kind == "O" and not all(
+            isinstance(e, numbers.Real) and not isinstance(e, (bool, np.bool_)) for e in raw.flat):
+        raise ValueError(f"{name} must be a 1-D array of real numbers, got dtype {raw.dtype} ({v!r:.80}); "
+                         f"convert it with np.asarray({name}, dtype=float)")
+    a = raw.astype(np.float64)                                     # always a copy: the run owns it
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {a.shape}; "
                          f"flatten it (np.ravel) or wrap a scalar in a list")

@@ -17,7 +17,7 @@ numba cache. A worker that dies is replaced by its nanny and its runs are resche
 import atexit
 import os
 
-_CLIENTS = {}          # (scheduler, jobs) -> a connected distributed.Client (and its LocalCluster)
+_CLIENTS = {}          # (scheduler, jobs) -> the connected distributed.Client (at most one)
 LOCAL = "dask-local"
 
 
@@ -36,6 +36,7 @@ def client_for(scheduler, jobs=None):
     client = _CLIENTS.get(memo)
     if client is not None and client.status == "running":
         return client
+    close_all()             # one client at a time: two sync clients in a process can mix their event loops
     if scheduler == LOCAL:
         n = int(jobs) if jobs else (os.cpu_count() or 1)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,

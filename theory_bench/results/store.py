@@ -11,6 +11,9 @@ Layout under the results folder (default ``results/``)::
 horizon, checkpoints), ``<seed-id>`` names the seed (``SeedSequence`` entropy and spawn key).
 A run is written to a temporary file and renamed into place, so a killed sweep leaves no
 half-written table, and a rerun skips every run whose file exists: an interrupted sweep resumes.
+Each file carries a SHA-256 of its rows (t, metric, value) in its Parquet metadata, checked on
+every read, so a truncated, bit-flipped or foreign file is a ``StoreError`` that names it, never
+numbers read as results (files written before the checksum existed are read without one).
 ``table(experiment)`` gathers every run into one tidy DataFrame: experiment, problem,
 optimizer, config (JSON), key, seed, t, metric, value.
 """
@@ -54,6 +57,26 @@ def atomic_write_text(path, text):
     _atomic_write_bytes(Path(path), text.encode())
 
 
+CHECKSUM = b"theory_bench_sha256"
+
+
+def checksum(frame):
+    """SHA-256 of a run's rows: the t column, the metric names and the values, in order."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(frame.t.to_numpy(), dtype=np.int64).tobytes())
+    h.update("\0".join(map(str, frame.metric)).encode())
+    h.update(np.ascontiguousarray(frame.value.to_numpy(), dtype=np.float64).tobytes())
+    return h.hexdigest().encode()
+
+
+def _write_checked(frame, path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), CHECKSUM: checksum(frame)})
+    pq.write_table(table, path)
+
+
 class ResultStore:
     def __init__(self, root, experiment):
         self.root = Path(root)
@@ -92,7 +115,7 @@ class ResultStore:
         path = self._path(config, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        frame.to_parquet(tmp, index=False)
+        _write_checked(frame, tmp)
         os.replace(tmp, path)
 
     def get(self, config, seed):
@@ -112,14 +135,20 @@ class ResultStore:
         return out
 
     def _read(self, path):
-        import pandas as pd
+        import pyarrow.parquet as pq
         try:
-            frame = pd.read_parquet(path)
+            table = pq.read_table(path)
+            columns = table.column_names
+            if columns == ["t", "metric", "value"]:
+                frame = table.to_pandas()
+                stored = (table.schema.metadata or {}).get(CHECKSUM)
+                if stored is not None and stored != checksum(frame):
+                    raise ValueError("its rows do not match the checksum written with them")
         except Exception as err:
             raise StoreError(f"{path} is not a readable theory-bench result ({type(err).__name__}: {err}); "
                              "delete it and rerun to recompute that run") from None
-        if list(frame.columns) != ["t", "metric", "value"]:
-            raise StoreError(f"{path} has columns {list(frame.columns)}, not t, metric, value; "
+        if columns != ["t", "metric", "value"]:
+            raise StoreError(f"{path} has columns {columns}, not t, metric, value; "
                              "it was not written by theory-bench: move it out of the results folder")
         return frame
 
