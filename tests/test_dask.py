@@ -141,3 +141,29 @@ def test_two_sweeps_writing_one_folder_at_once(tmp_path):
         json.loads(cfg.read_text())
     sweep(tmp_path / "ref", tmp_path / "m_ref", 6, jobs=1)
     assert_same(stored(out), stored(tmp_path / "ref"))
+
+
+def test_the_command_line_sends_an_experiment_to_the_cluster(cluster, tmp_path, monkeypatch, capsys):
+    from theory_bench import cli
+    from theory_bench.experiments import registry
+    from tests.test_cli import FakeExperiment
+    monkeypatch.setattr(registry, "EXPERIMENTS", {"fake": FakeExperiment()})
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "fake", "--scheduler", cluster, "--no-progress", "--out", "dask"]) == 0
+    assert json.loads((tmp_path / "dask" / "fake" / "manifest.json").read_text())["scheduler"] == cluster
+    assert cli.main(["run", "fake", "--jobs", "1", "--no-progress", "--out", "local"]) == 0
+    tables = [ResultStore(tmp_path / out, "fake").table() for out in ("dask", "local")]
+    a, b = (t[~t.metric.isin(TIMING)].sort_values(["key", "seed", "metric", "t"]).reset_index(drop=True)
+            for t in tables)
+    assert len(a) > 0 and a.equals(b)
+
+
+def test_without_dask_the_flag_says_what_to_install(monkeypatch, capsys, tmp_path):
+    from theory_bench import cli
+    from theory_bench.experiments import registry
+    from tests.test_cli import FakeExperiment
+    monkeypatch.setattr(registry, "EXPERIMENTS", {"fake": FakeExperiment()})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "distributed", None)                     # as if not installed
+    assert cli.main(["run", "fake", "--scheduler", "dask-local", "--no-progress"]) == 2
+    assert "pip install -e '.[dask]'" in capsys.readouterr().err

@@ -167,3 +167,8 @@ def test_readme_is_a_front_page_with_the_two_commands():
     assert len(commands) == 2 and "theory-bench reproduce --quick" in commands[0] and "pytest" in commands[1]
     test_command = commands[1].split("#")[0].strip().split("&&")[1].strip()
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_scale_example_prints_what_it_says(tmp_path):
+    out = printed(run_block(ROOT / "docs" / "scale.md", "one_sample_l1_grad", tmp_path))
+    assert out == {"kept_iterates": "False", "warning": "RecordWarning", "loss_fell": "True"}
