@@ -27,7 +27,7 @@ TIMING = ("wall_s", "compile_s")
 @pytest.fixture(scope="module")
 def cluster():
     """A LocalCluster of 2 single-threaded worker processes; its address, as a user would pass it."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=50) as c:
         yield c.scheduler_address
     dask_runs.close_all()
@@ -83,8 +83,7 @@ def test_a_killed_worker_is_replaced_and_every_run_is_stored_exactly_once(cluste
     puts = []
     real_put = store.put
     monkeypatch.setattr(store, "put", lambda s, seed, r: (puts.append(seed_id(seed)), real_put(s, seed, r)))
-    client = dask_runs.client_for(cluster)                    # the sweep's own client
-    victims = list(client.run(os.getpid).values())
+    victims = list(dask_runs.workers(cluster).values())      # through the sweep's own client
     killed = []
 
     class Killer:                                         # the progress bar: kills a worker after the first run
@@ -99,8 +98,13 @@ def test_a_killed_worker_is_replaced_and_every_run_is_stored_exactly_once(cluste
     assert sorted(puts) == sorted(seed_id(s) for s in seeds_for(n))            # stored once each
     assert len(list((tmp_path / "out" / "dask" / "runs").rglob("*.parquet"))) == n
     assert not list((tmp_path / "out").rglob(".*.tmp"))
-    client.wait_for_workers(2, timeout=60)                                        # the nanny replaced it
-    assert victims[0] not in client.run(os.getpid).values()
+    deadline = time.time() + 60                                                   # the nanny replaces it
+    while time.time() < deadline:
+        pids = list(dask_runs.workers(cluster).values())
+        if len(pids) == 2 and victims[0] not in pids:
+            break
+        time.sleep(0.2)
+    assert len(pids) == 2 and victims[0] not in pids, pids
     sweep(tmp_path / "ref", tmp_path / "m_ref", n, jobs=1)
     assert_same(stored(tmp_path / "out"), stored(tmp_path / "ref"))
 

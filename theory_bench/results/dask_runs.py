@@ -39,7 +39,7 @@ def client_for(scheduler, jobs=None):
     close_all()             # one client at a time: two sync clients in a process can mix their event loops
     if scheduler == LOCAL:
         n = int(jobs) if jobs else (os.cpu_count() or 1)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=40)
         client = Client(cluster)
     else:
@@ -57,8 +57,8 @@ def iter_runs_dask(fn, items, scheduler, jobs=None):
     """``(index, fn(items[index]))`` as the runs finish on the cluster. An exception in a run is
     raised here after the runs already finished were yielded; the remaining runs are cancelled,
     as they are when the caller stops iterating (an interrupted sweep)."""
+    client = client_for(scheduler, jobs)             # says what to install when dask is missing
     from distributed import as_completed
-    client = client_for(scheduler, jobs)
     futures = client.map(fn, items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     try:
