@@ -3,8 +3,8 @@ extreme learning rates, inverted boxes, oracles that raise, return lists or scal
 mid-run, and corrupted stored results. What must hold: only the documented exceptions, each naming
 the value (and the fix); never a crash, a hang, a NaN trajectory returned or a file half-written.
 
-``EXAMPLES`` inputs per property; ``tests/test_hostile.py::test_inputs_tried`` states the total,
-the number the README quotes."""
+``EXAMPLES`` inputs per property; ``test_inputs_tried`` states the total, the number the README
+quotes. The torch property runs where torch is installed."""
 import pickle
 import warnings
 
@@ -24,7 +24,7 @@ from theory_bench.results.store import ResultStore, StoreError                  
 from tests.oracles import abs_sum, poisoned                                                # noqa: E402
 
 EXAMPLES = 150
-PROPERTIES = 8
+PROPERTIES = 9
 CHECK = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 DOCUMENTED = (ValueError, FloatingPointError, MemoryError)
@@ -198,12 +198,13 @@ def one_run():
 
 @CHECK
 @given(how=st.sampled_from(["truncate", "flip", "foreign", "empty", "garbage"]), where=st.floats(0, 1),
-       bit=st.integers(0, 7))
-def test_corrupted_results_are_named_never_read_as_data(tmp_path_factory, one_run, how, where, bit):
+       bit=st.integers(0, 7), target=st.sampled_from(["run", "run", "config"]))
+def test_corrupted_results_are_named_never_read_as_data(tmp_path_factory, one_run, how, where, bit, target):
     root = tmp_path_factory.mktemp("store")
     store = ResultStore(root, "exp")
     store.put(SPEC, 0, one_run)
-    path = store._path(SPEC, 0)
+    expected = store.table()
+    path = store._path(SPEC, 0) if target == "run" else next((root / "exp" / "configs").iterdir())
     data = bytearray(path.read_bytes())
     k = min(int(where * len(data)), len(data) - 1)
     if how == "truncate":
@@ -220,17 +221,56 @@ def test_corrupted_results_are_named_never_read_as_data(tmp_path_factory, one_ru
         data = bytearray(path.read_bytes())
     path.write_bytes(bytes(data))
     try:
-        back = store.get(SPEC, 0)
+        back = store.get(SPEC, 0) if target == "run" else None
+        table = store.table()
     except StoreError as err:
         assert str(path) in str(err) and ("delete it" in str(err) or "move it" in str(err))
         return
     # read back: then it must be the run exactly (a flip in bytes the reader never uses)
-    for key, v in one_run.items():
-        np.testing.assert_array_equal(np.asarray(back[key], dtype=float), np.asarray(v, dtype=float))
+    if back is not None:
+        for key, v in one_run.items():
+            np.testing.assert_array_equal(np.asarray(back[key], dtype=float), np.asarray(v, dtype=float))
+    assert table.equals(expected)
+
+
+TORCH_DTYPES = ["float16", "bfloat16", "float32", "float64", "complex64"]
+
+
+@CHECK
+@given(lr=floats, beta1=floats, wd=floats, dtype=st.sampled_from(TORCH_DTYPES), shape=st.lists(st.integers(1, 4),
+       max_size=3), poison=st.sampled_from([None, float("nan"), float("inf"), -float("inf")]), where=st.floats(0, 1),
+       converted=st.booleans())
+def test_torch_optimizers_take_any_hyperparameters_dtype_and_gradient(lr, beta1, wd, dtype, shape, poison, where,
+                                                                      converted):
+    torch = pytest.importorskip("torch")
+    from theory_bench.torch import StoSignSGD, sign_convert
+    p = torch.nn.Parameter(torch.linspace(-1, 1, int(np.prod(shape))).reshape(shape).to(getattr(torch, dtype)))
+    try:
+        opt = (sign_convert(torch.optim.SGD([p], lr=lr)) if converted
+               else StoSignSGD([p], lr=lr, beta1=beta1, weight_decay=wd))
+    except ValueError as err:                     # ours names the value; torch.optim.SGD's own says "Invalid"
+        assert "got" in str(err) or "Invalid" in str(err)
+        return
+    g = torch.ones_like(p)
+    if poison is not None:
+        g.view(-1)[min(int(where * g.numel()), g.numel() - 1)] = poison
+    p.grad = g
+    before = p.detach().clone()
+    try:
+        opt.step()
+    except (ValueError, FloatingPointError) as err:
+        msg = str(err)
+        assert "got" in msg or "step 1" in msg or "lr=" in msg, msg
+        if "became non-finite" not in msg:
+            assert torch.equal(p.detach(), before), msg                    # refused before anything moved
+        if poison is not None and dtype != "complex64" and "lr" not in msg:
+            assert "non-finite gradient at step 1" in msg
+        return
+    assert poison is None and dtype != "complex64" and bool(torch.isfinite(p).all())
 
 
 def test_inputs_tried():
     """The number the README quotes: EXAMPLES inputs for each of the PROPERTIES properties above."""
     props = [name for name, f in globals().items() if name.startswith("test_") and hasattr(f, "hypothesis")]
     assert len(props) == PROPERTIES
-    assert EXAMPLES * PROPERTIES == 1200
+    assert EXAMPLES * PROPERTIES == 1350

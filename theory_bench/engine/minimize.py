@@ -186,7 +186,13 @@ def _box(box, d):
         raise ValueError(f"box must be a pair (lo, hi) of scalars or arrays, got {box!r}") from None
     bounds = []
     for name, b in (("lo", lo), ("hi", hi)):
-        a = np.asarray(b, dtype=np.float64)
+        try:
+            raw = np.asarray(b)
+            if raw.dtype.kind not in "iufO":
+                raise TypeError
+            a = raw.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"box {name} must be a real scalar or array, got {b!r:.80}") from None
         if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != d):
             raise ValueError(f"box {name} must be a scalar or have shape ({d},), got shape {a.shape}")
         if np.isnan(a).any():

@@ -167,8 +167,11 @@ class ResultStore:
                                  "move it out of the results folder")
             try:
                 config = json.loads(cfg_path.read_text())
-            except json.JSONDecodeError as err:
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise StoreError(f"{cfg_path} is not valid JSON ({err}); delete it and rerun") from None
+            if config_key(config) != key_dir.name:
+                raise StoreError(f"{cfg_path} does not hash to its key {key_dir.name} (it was changed or corrupted); "
+                                 "delete it and rerun: the store writes it again with the next run")
             for f in sorted(key_dir.iterdir()):
                 if f.name.startswith("."):
                     continue                  # a temporary file of a run that was killed

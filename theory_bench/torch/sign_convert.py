@@ -17,6 +17,7 @@ import math
 import torch
 
 from theory_bench.optimizers.sign_conversion import check_switches
+from theory_bench.torch.gradient_checks import check_gradients, check_parameter, check_step_size
 from theory_bench.torch.noise import uniforms_for
 from theory_bench.torch.stosignsgd import sto_sign
 
@@ -55,22 +56,36 @@ class SignConverted:
 
     @torch.no_grad()
     def step(self, closure=None):
+        for group in self.base.param_groups:
+            lr = group["lr"]
+            if not 0 < lr < math.inf:
+                raise ValueError(f"sign_convert reads the base's direction as (p_before - p_after) / lr, so lr "
+                                 f"must be finite and > 0, got {lr!r}")
+            for k, p in enumerate(group["params"]):
+                check_step_size(p, lr, k, "sign_convert")
+        if closure is None:                          # with a closure the base computes the gradients itself
+            check_gradients(self.base.param_groups, self.t + 1, "sign_convert")   # before the base's state moves
         params = [p for group in self.base.param_groups for p in group["params"]]
         before = [p.detach().clone() for p in params]
         loss = self.base.step(closure)
         self.t += 1
-        k = 0
+        k, directions = 0, []
         for group in self.base.param_groups:
-            lr = group["lr"]
-            if not lr > 0:
-                raise ValueError(f"sign_convert reads the base's direction as (p_before - p_after) / lr, so lr "
-                                 f"must be > 0, got {lr!r}")
             for p in group["params"]:
                 if p.grad is not None:
-                    u = (before[k] - p) / lr
-                    p.copy_(before[k])
-                    p.sub_(lr * self._sign(p, u, k))
+                    directions.append((k, p, (before[k] - p) / group["lr"], group["lr"]))
                 k += 1
+        bad = [k for k, _, u, _ in directions if not bool(torch.isfinite(u).all())]
+        if bad:
+            for p, b in zip(params, before):
+                p.copy_(b)
+            raise FloatingPointError(f"sign_convert: the base optimizer's step {self.t} gave parameter {bad[0]} a "
+                                     "non-finite direction; every parameter was put back (the base's own state "
+                                     "holds that step: rebuild it, or lower its lr)")
+        for k, p, u, lr in directions:
+            p.copy_(before[k])
+            p.sub_(lr * self._sign(p, u, k))
+            check_parameter(p, k, self.t, "sign_convert")
         return loss
 
     def _sign(self, p, u, k):

@@ -14,6 +14,7 @@ import torch
 
 from theory_bench.engine.optimizer import nonnegative, positive, unit_interval
 from theory_bench.optimizers.stosignsgd import stosign_practical_core, stosign_theory_core
+from theory_bench.torch.gradient_checks import check_gradients, check_parameter, check_step_size
 from theory_bench.torch.noise import check_noise, noise_key, param_key, uniforms_for
 
 FUSED_DTYPES = (torch.float32, torch.float64)
@@ -34,16 +35,21 @@ class StoSignSGD(torch.optim.Optimizer):
     otherwise. ``noise="counter"`` draws the engine's counter-based uniforms on every device
     (bit-identical to ``theory_bench.minimize`` in float64); the default draws them too on the CPU,
     inside the fused kernel, and uses a ``torch.Generator`` per device elsewhere. ``state_dict()`` carries the step count and the generators'
-    states, so a run resumed from it continues the same noise stream.
+    states, so a run resumed from it continues the same noise stream. Before a step every gradient
+    is checked real, floating and finite (``theory_bench.torch.gradient_checks``: no parameter moves
+    otherwise), and ``lr`` representable in each parameter's dtype; after it, with
+    ``check_finite=True`` (the default; one more read of each parameter), every parameter finite.
     """
 
-    def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None):
+    def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None,
+                 check_finite=True):
         defaults = dict(lr=positive("lr", lr), beta1=unit_interval("beta1", beta1),
                         weight_decay=nonnegative("weight_decay", weight_decay))
         super().__init__(params, defaults)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.seed, self.noise, self.state_dtype = seed, check_noise(noise), state_dtype
+        self.check_finite = bool(check_finite)
         self.uniforms = uniforms_for(self.noise, seed)
         self.key = np.uint64(noise_key(seed))
         self.t = 0
@@ -54,6 +60,13 @@ class StoSignSGD(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        check_gradients(self.param_groups, self.t + 1, "StoSignSGD")
+        k = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    check_step_size(p, group["lr"], k, "StoSignSGD")
+                k += 1
         self.t += 1
         k = 0
         for group in self.param_groups:
@@ -61,6 +74,8 @@ class StoSignSGD(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p, lr, b1, wd, k)
+                    if getattr(self, "check_finite", True):
+                        check_parameter(p, k, self.t, "StoSignSGD")
                 k += 1
         return loss
 
@@ -106,7 +121,7 @@ class StoSignSGD(torch.optim.Optimizer):
 
     def __getstate__(self):      # torch's Optimizer pickles only its own fields; a copy keeps the stream too
         return {**super().__getstate__(), "seed": self.seed, "noise": self.noise, "state_dtype": self.state_dtype,
-                "uniforms": self.uniforms, "key": self.key, "t": self.t}
+                "uniforms": self.uniforms, "key": self.key, "t": self.t, "check_finite": self.check_finite}
 
     def state_dict(self):
         out = super().state_dict()

@@ -1,0 +1,48 @@
+"""Gradients checked before a sign optimizer steps: real, floating and finite, else a clear error.
+
+A NaN or inf gradient would make the running max ``G`` infinite, and every later step of that
+coordinate a coin flip, silently; so ``theory_bench.torch.StoSignSGD`` and ``sign_convert`` check
+every gradient before any parameter (or a converted base's state) moves, and a step is taken
+whole or not at all. Under ``torch.amp.GradScaler`` an overflowed step is skipped before the
+optimizer sees it, so the check never fires there. Cost: one read of each gradient per step.
+"""
+import torch
+
+
+def check_gradients(param_groups, t, who):
+    """Raise ``ValueError`` for a parameter or gradient that is not real floating, and
+    ``FloatingPointError`` for a non-finite gradient, naming the parameter, the step ``t`` and the element."""
+    k = 0
+    for group in param_groups:
+        for p in group["params"]:
+            g = p.grad
+            if g is not None:
+                if not (p.dtype.is_floating_point and g.dtype.is_floating_point):
+                    raise ValueError(f"{who} needs real floating parameters and gradients, got parameter {k} of dtype "
+                                     f"{p.dtype} with a {g.dtype} gradient; convert it (p.float())")
+                if not g.is_sparse and not bool(torch.isfinite(g).all()):
+                    flat = g.reshape(-1)
+                    i = int(torch.nonzero(~torch.isfinite(flat))[0])
+                    raise FloatingPointError(
+                        f"{who}: parameter {k} has a non-finite gradient at step {t} (element {i}: {float(flat[i])}); "
+                        "no parameter was changed. Check the loss, or scale it with torch.amp.GradScaler, which "
+                        "skips such steps")
+            k += 1
+
+
+def check_step_size(p, lr, k, who):
+    """``lr`` must be representable in the parameter's dtype (a float16 step of 7e4 is inf)."""
+    top = torch.finfo(p.dtype).max
+    if not lr < top:
+        raise ValueError(f"{who}: lr={lr!r} is not representable in parameter {k}'s dtype {p.dtype} (largest "
+                         f"{top:g}); lower lr or keep that parameter in a wider dtype")
+
+
+def check_parameter(p, k, t, who):
+    """A parameter that became non-finite in this step (a step or a weight decay too large for its
+    dtype): a ``FloatingPointError`` that says so, rather than an inf trajectory."""
+    if not bool(torch.isfinite(p).all()):
+        flat = p.detach().reshape(-1)
+        i = int(torch.nonzero(~torch.isfinite(flat))[0])
+        raise FloatingPointError(f"{who}: parameter {k} became non-finite at step {t} (element {i}: "
+                                 f"{float(flat[i])}, dtype {p.dtype}); lower lr or weight_decay, or use a wider dtype")
