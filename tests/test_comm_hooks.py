@@ -4,6 +4,7 @@ buckets. What every rank receives equals, bit for bit, the same signs computed i
 each rank's local gradient and seed; a model trains under DDP with stosign_hook; packing is numpy's
 packbits; bad input is refused with the fix."""
 import copy
+import gc
 import os
 import socket
 
@@ -64,7 +65,8 @@ def _grads_worker(rank, world, port, out):
             steps.append(([p.grad.clone() for p in replica.parameters()], [p.grad.clone() for p in model.parameters()]))
         saved[name] = {"steps": steps, "index": [state.index[p] for p in model.parameters()]}
     torch.save(saved, os.path.join(out, f"{rank}.pt"))
-    dist.destroy_process_group()
+    del ddp
+    shutdown()
 
 
 def expected(name, local, index, world):
@@ -117,6 +119,15 @@ def test_every_rank_receives_the_signs_computed_in_one_process(world, tmp_path):
         assert values <= allowed, (name, values)
 
 
+def shutdown():
+    """Every rank done before any tears down, and the DDP reducers (their gloo work, holding tensors)
+    collected first: a gloo thread that outlives them aborted a rank once in CI (SIGABRT,
+    "terminate called without an active exception")."""
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def _train_worker(rank, world, port, out):
     from torch.nn.parallel import DistributedDataParallel as DDP
     from theory_bench.experiments.fp8_data import digits
@@ -141,7 +152,8 @@ def _train_worker(rank, world, port, out):
         end = float(torch.nn.functional.cross_entropy(model(xv), torch.from_numpy(digits()[3])))
     torch.save({"start": start, "end": end, "weights": [p.detach().clone() for p in model.parameters()]},
                os.path.join(out, f"{rank}.pt"))
-    dist.destroy_process_group()
+    del ddp, opt
+    shutdown()
 
 
 def test_digits_train_under_ddp_with_stosign_hook(tmp_path):

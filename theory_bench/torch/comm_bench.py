@@ -64,6 +64,7 @@ def _worker(rank, world, port, d, repeats, out):
         result[name] = {"step_s": best, "payload_bytes": sent}
     if rank == 0:
         torch.save(result, out)
+    dist.barrier()                 # no rank tears its gloo threads down while another still talks to it
     dist.destroy_process_group()
 
 
