@@ -348,8 +348,7 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=Fa
     out(f"whole loop, one-sample hinge SGD n={lr['n']} d={lr['d']} T={lr['T']} ({lr['path']}): "
         f"{lr['jit_steps_per_s'] / 1e6:.2f} M steps/s vs numpy loop {lr['numpy_steps_per_s'] / 1e3:.1f} k steps/s "
         f"= {lr['speedup']:.0f}x; compile/cache load {lr['compile_s']:.2f} s")
-    if not quick:
-        scale_rows(bw, out)
+    scale = [] if quick else scale_rows(bw, out)
     prec = precision_rows(max(sizes))
     out("number formats (reference: ml_dtypes' or numpy's cast and back; for the step: the fp64 kernel)")
     for r in prec:
@@ -370,22 +369,20 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=Fa
     for k, v in lat.items():
         out(f"{k:52s} {v:10.4g}")
     return {"stream_bytes_per_s": stream, "inplace_bytes_per_s": inplace, "kernels": rows, "loop": lr,
-            "scale": SCALE_ROWS, "precision": prec, "torch": tor, "comm": comm, "latency": lat}
-
-
-SCALE_ROWS = []
+            "scale": scale, "precision": prec, "torch": tor, "comm": comm, "latency": lat}
 
 
 def scale_rows(bw, out):
     """The whole loop at d = 1e6 .. 1e8, each run in a fresh process (``theory_bench.bench_scale``)."""
     from theory_bench import bench_scale
-    SCALE_ROWS[:] = bench_scale.run(bw)
+    rows = bench_scale.run(bw)
     out("whole loop at large d, one-sample l1 oracle into a preallocated buffer, default checkpoints and record: "
         "M coordinates/s, against a numpy loop and the roofline of the bytes the loop moves, peak RSS")
-    for r in SCALE_ROWS:
+    for r in rows:
         vs = f"{r['speedup']:5.1f}x numpy" if "speedup" in r else " " * 11
         out(f"{r['optimizer']:12s} d={r['d']:<10.0e} T={r['T']:<5d} {r['mcps']:7.1f} Mc/s  {vs}  "
             f"{100 * r['roofline']:4.0f}% roofline  peak {r['peak_rss_bytes'] / 1e9:5.2f} GB")
+    return rows
 
 
 def comm_bench_rows(quick):

@@ -28,8 +28,7 @@ import numpy as np
 from numba import njit
 
 from theory_bench.engine.counter_rng import mix64, step_key, uniform01
-from theory_bench.engine.run_loop import (NONFINITE_ITERATE, OK, clip, first_nonfinite, grad_status, step_size,
-                                          update_average)
+from theory_bench.engine.run_loop import NONFINITE_ITERATE, OK, grad_status, settle, step_size, update_average
 
 GRAD = None  # bound per oracle by theory_bench.engine.distributed
 SGD, MAJORITY, SIGNUM, STOSIGN, EF = 0, 1, 2, 3, 4
@@ -122,9 +121,7 @@ def run_distributed_horizon(x0, M, method, shared, every, beta, key, rng, args, 
             ks = step_key(worker_key(key, -1, COIN_SALT), t)
             for i in range(d):
                 x[i] -= eta * one_bit(agg[i], uniform01(ks, i))
-        if boxed:
-            clip(x, lo, hi)
-        bad = first_nonfinite(x)
+        bad = settle(x, lo, hi, boxed, x_avg, 0)
         if bad >= 0:
             return NONFINITE_ITERATE, t, bad, out
         if c < n_ck and checkpoints[c] == t:

@@ -11,7 +11,7 @@ from theory_bench.engine.loop_cache import loop_for
 from theory_bench.engine.optimizer import Optimizer
 from theory_bench.engine.precision import check_precision
 from theory_bench.engine.seeding import streams
-from theory_bench.engine.segments import LossesAt, run_segments
+from theory_bench.engine.segments import LossesAt, compile_loop, run_segments
 from theory_bench.engine.trace import Trace
 
 
@@ -110,12 +110,8 @@ def prepare(grad, x0, T, args, seed, box, checkpoints):
 
 
 def timed_call(loop, path, call):
-    """``(result, compile_s, wall_s)``: compile (or load from cache) first, then run."""
-    compile_s = 0.0
-    if path != "python":
-        t0 = time.perf_counter()
-        loop.compile(tuple(_typeof(a) for a in call))
-        compile_s = time.perf_counter() - t0
+    """``(result, compile_s, wall_s)`` of a loop that runs a horizon in one call (``distributed``)."""
+    compile_s = compile_loop(loop, path, call)
     t0 = time.perf_counter()
     out = loop(*call)
     return out, compile_s, time.perf_counter() - t0
@@ -142,11 +138,6 @@ def _window(window):
     if float(p) not in (2.0, np.inf) or float(q) not in (1.0, 2.0):
         raise ValueError(f"window norms must be p in (2, inf) and q in (1, 2), got p={p!r}, q={q!r}")
     return np.array([float(delta), float(p), float(q), 0.0])
-
-
-def _typeof(a):
-    import numba
-    return numba.typeof(a)
 
 
 def _vector(name, v):

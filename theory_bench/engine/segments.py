@@ -16,15 +16,22 @@ import numpy as np
 from theory_bench.engine.run_loop import OK
 
 
+def compile_loop(loop, path, call, extra=()):
+    """Seconds to compile ``loop`` for the types of ``call`` (plus the numba types ``extra``), or to
+    load it from the disk cache; 0 on the Python path. Timed apart from the run."""
+    if path == "python":
+        return 0.0
+    import numba
+    t0 = time.perf_counter()
+    loop.compile(tuple(numba.typeof(a) for a in call) + tuple(extra))
+    return time.perf_counter() - t0
+
+
 def run_segments(loop, path, call, checkpoints, T, at_checkpoint=None):
     """Steps ``1..T`` of ``loop(*call, t_from, t_to, c)``; ``at_checkpoint(c)`` after checkpoint
     ``c`` when given. Returns ``((status, t, i), compile_s, wall_s)``, ``wall_s`` the loop's time only."""
-    compile_s = 0.0
-    if path != "python":
-        import numba
-        t0 = time.perf_counter()
-        loop.compile(tuple(numba.typeof(a) for a in call) + (numba.int64,) * 3)
-        compile_s = time.perf_counter() - t0
+    import numba
+    compile_s = compile_loop(loop, path, call, (numba.int64,) * 3)
     ends = [int(c) for c in checkpoints] if at_checkpoint is not None else []
     if not ends or ends[-1] != T:
         ends.append(T)

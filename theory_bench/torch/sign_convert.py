@@ -17,7 +17,7 @@ import math
 import torch
 
 from theory_bench.optimizers.sign_conversion import check_switches
-from theory_bench.torch.gradient_checks import check_gradients, check_parameter, check_step_size
+from theory_bench.torch.gradient_checks import check_gradients, check_parameter, check_step_size, first_bad
 from theory_bench.torch.noise import uniforms_for
 from theory_bench.torch.stosignsgd import sto_sign
 
@@ -75,7 +75,7 @@ class SignConverted:
                 if p.grad is not None:
                     directions.append((k, p, (before[k] - p) / group["lr"], group["lr"]))
                 k += 1
-        bad = [k for k, _, u, _ in directions if not bool(torch.isfinite(u).all())]
+        bad = [k for k, _, u, _ in directions if first_bad(u) >= 0]
         if bad:
             for p, b in zip(params, before):
                 p.copy_(b)
