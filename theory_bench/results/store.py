@@ -69,12 +69,15 @@ def checksum(frame):
     return h.hexdigest().encode()
 
 
-def _write_checked(frame, path):
+def checked_parquet(frame):
+    """``frame`` as Parquet bytes, with the checksum of its rows in the file's metadata."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), CHECKSUM: checksum(frame)})
-    pq.write_table(table, path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 class ResultStore:
@@ -112,11 +115,7 @@ class ResultStore:
         cfg = self.dir / "configs" / f"{key}.json"
         if not cfg.exists():
             atomic_write_text(cfg, json.dumps(config, sort_keys=True, indent=1))
-        path = self._path(config, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        _write_checked(frame, tmp)
-        os.replace(tmp, path)
+        _atomic_write_bytes(self._path(config, seed), checked_parquet(frame))
 
     def get(self, config, seed):
         """One stored run back as ``{"t": ..., metric: array or scalar}``."""
