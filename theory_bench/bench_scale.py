@@ -14,8 +14,9 @@ and reports:
   reads ``x`` and ``b`` and writes ``g`` (24 B), the finite check reads ``g`` (8 B), the kernel
   reads ``g``, ``x``, ``G`` and writes ``x``, ``G`` (40 B), the average reads ``x``, ``x_avg`` and
   writes ``x_avg`` (24 B): 96 B against the in-place triad bandwidth ``theory_bench.bench`` measures,
-- the peak resident memory of the run's process (``ru_maxrss`` after the run, before the numpy
-  loop), imports and the oracle's data included.
+- the peak resident memory of the run's process (``VmHWM`` after the run, before the numpy
+  loop; not ``ru_maxrss``, which on Linux a child starts from its parent's resident size, so a
+  row run from the bench, with its ``d = 10^7`` kernel arrays, read 1.4 GB at every ``d``), imports and the oracle's data included.
 
 The same rows for SignSGD (no sign noise) show the loop's own overhead where the kernel is not
 bound by computing its noise.
@@ -76,7 +77,6 @@ def numpy_loop(d, T, seed=0):
 
 def measure(d, T, optimizer="StoSignSGD", numpy_T=0):
     """One row, in this process (``run`` starts a fresh one per row, so the peak memory is the run's)."""
-    import resource
     import warnings
 
     from theory_bench import optimizers as O
@@ -89,7 +89,7 @@ def measure(d, T, optimizer="StoSignSGD", numpy_T=0):
         tr = minimize(one_sample_l1_grad, x0, opt, T, args=args, loss=l1_distance)
     row = dict(optimizer=optimizer, d=d, T=T, checkpoints=int(tr.t.shape[0]), mcps=T * d / tr.wall_s / 1e6,
                kept_iterates=tr.xs is not None, final_loss=float(tr.losses[-1]), path=tr.path,
-               peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+               peak_rss_bytes=peak_resident())
     del tr, x0, args
     if numpy_T:
         row["numpy_mcps"] = d / numpy_loop(d, numpy_T) / 1e6
@@ -97,6 +97,19 @@ def measure(d, T, optimizer="StoSignSGD", numpy_T=0):
 
 
 # (d, T, numpy steps): T long enough that the checkpoints, where the loop does more, are a small share
+def peak_resident():
+    """This process's peak resident bytes: ``VmHWM`` (reset by ``exec``), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 ROWS = ((10 ** 6, 3000, 20), (10 ** 7, 400, 3), (10 ** 8, 40, 1))
 
 
