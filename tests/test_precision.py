@@ -1,6 +1,7 @@
-"""theory_bench.precision against its reference (ml_dtypes for bf16 and FP8, numpy for fp16 and
-fp32): every 8- and 16-bit pattern, every midpoint between neighbours, a million random doubles
-per format, signed zeros, NaN, overflow; e4m3's saturation where ml_dtypes gives NaN; stochastic
+"""theory_bench.precision against its reference (ml_dtypes >= 0.7 for bf16 and FP8, which rounds a
+double directly; numpy for fp16 and fp32): every 8- and 16-bit pattern, every midpoint between
+neighbours and the doubles next to it, a million random doubles per format, the same through fp32
+(``via_fp32``) against the reference's cast of the fp32 value, signed zeros, NaN, overflow; e4m3's saturation where ml_dtypes gives NaN; stochastic
 rounding exact on the format's values and unbiased (Bernstein threshold, failure rate < 1e-6),
 with nearest rounding as the variant that must fail."""
 import warnings
@@ -64,6 +65,10 @@ def test_midpoints_between_neighbours_tie_to_even(fmt):
     probes = np.concatenate([probes, -probes])
     got, ref = round_to(probes, fmt), reference(probes, fmt)
     assert same_bits(got, ref).all(), probes[~same_bits(got, ref)][:5]
+    got32, ref32 = round_to(probes, fmt, via_fp32=True), reference(probes.astype(np.float32), fmt)
+    assert same_bits(got32, ref32).all(), probes[~same_bits(got32, ref32)][:5]
+    if fmt != "fp16":           # fp16's midpoints sit 2^13 fp32 spacings apart: next to one is not an fp32
+        assert not same_bits(got32, got).all()      # the two roundings differ next to the midpoints
     lower_even = (g[:-1].astype(dtype(fmt)).view(np.uint8 if fmt in ("e4m3", "e5m2") else np.uint16) % 2) == 0
     np.testing.assert_array_equal(round_to(mids, fmt), np.where(lower_even, g[:-1], g[1:]))
 
@@ -140,13 +145,27 @@ def test_signed_zeros_nan_and_fp64():
     assert same_bits(round_to(x, "fp64"), x).all()
 
 
-def test_from_fp32_is_what_the_reference_does_with_a_double():
-    """ml_dtypes casts a double to fp32 first: 11.4999995... is 11.5 in fp32, a tie, so 12 in e4m3,
-    where rounding the double itself would give 11. We reproduce the reference (the formats'
-    ``from_fp32``); fp16 is numpy's direct cast."""
-    x = 11.499999554928024
-    assert np.float32(x) == 11.5 and round_to(x, "e4m3") == 12.0 == reference(x, "e4m3")
-    assert FORMATS["e4m3"].from_fp32 and not FORMATS["fp16"].from_fp32
+def test_a_double_is_correctly_rounded_and_via_fp32_rounds_twice():
+    """11.4999995... is 11.5 in fp32, a tie, so 12 in e4m3 through fp32, where the double itself
+    rounds to 11; 0.34667968718891645 is 0.34765625 in bf16 through fp32, 0.345703125 directly (the
+    nearest). The default is the reference's cast of the double; ``via_fp32`` its cast of the fp32."""
+    for x, fmt, direct, twice in [(11.499999554928024, "e4m3", 11.0, 12.0),
+                                  (0.34667968718891645, "bf16", 0.345703125, 0.34765625)]:
+        assert round_to(x, fmt) == direct == reference(x, fmt)
+        assert round_to(x, fmt, via_fp32=True) == twice == reference(np.float32(x), fmt)
+    with pytest.raises(ValueError, match="via_fp32 must be True or False, got 'yes'"):
+        round_to(1.0, "bf16", via_fp32="yes")
+
+
+@pytest.mark.parametrize("fmt", NARROW)
+def test_via_fp32_agrees_with_the_reference_cast_of_the_fp32_value(fmt):
+    x = random_doubles(fmt, 10 ** 5, seed=17)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        x32 = x.astype(np.float32)
+    got, ref = round_to(x, fmt, via_fp32=True), reference(x32, fmt)
+    keep = ~np.isnan(ref) if fmt == "e4m3" else np.ones(x.shape, bool)   # e4m3 saturates where ml_dtypes gives NaN
+    assert same_bits(got[keep], ref[keep]).all()
 
 
 def test_stochastic_rounding_is_exact_on_the_grid_and_reproducible():

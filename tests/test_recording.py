@@ -29,7 +29,7 @@ def same_run(a, b):
         np.testing.assert_array_equal(a.state_sums[k], b.state_sums[k])
 
 
-@pytest.mark.parametrize("opt", OPTS + [JitStoSignSGD(), PyStoSignSGD(0.1)], ids=repr)
+@pytest.mark.parametrize("opt", OPTS + [JitStoSignSGD(), PyStoSignSGD(0.1)], ids=lambda o: getattr(o, "name", None) or repr(o))
 def test_a_run_without_iterates_is_the_run_with_them(opt):
     full, lean = run(opt, "iterates"), run(opt, "losses")
     assert full.xs.shape == (full.t.shape[0], 10) and lean.xs is None and lean.xs_avg is None

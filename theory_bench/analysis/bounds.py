@@ -103,16 +103,16 @@ def online_to_batch_gap(regret_bound, T):
     return np.asarray(regret_bound, dtype=np.float64) / _horizon(T)
 
 
-def nearest_freeze_step(x, lr, fmt="bf16"):
+def nearest_freeze_step(x, lr, fmt="bf16", via_fp32=False):
     """Per coordinate of ``x`` (values of the format ``fmt``), the last step ``t`` at which a step of
     size ``eta_t = lr / sqrt(t)`` can change it under nearest rounding: ``floor((2 lr / s)^2)``, ``s``
     the spacing below ``|x|``. A smaller step lands within half a spacing of ``x`` on either side
     (the spacing above is never smaller) and rounds back to ``x``: the coordinate is frozen (§6).
-    Formats cast from fp32 (bf16, e4m3, e5m2) round ``x - eta`` to fp32 first, which lands it on the
-    midpoint (a tie) from half an fp32 spacing short of it: the threshold is ``s/2 (1 - 2^(m-23))``."""
+    With ``via_fp32`` (an fp32 pipeline: ``x - eta`` rounded to fp32 first) a step half an fp32
+    spacing short of the midpoint lands on it (a tie): the threshold is ``s/2 (1 - 2^(m-23))``."""
     from theory_bench.engine.precision import get_format
     f = get_format(fmt)
     s = f.spacing_below(x)
-    if f.from_fp32:
+    if via_fp32 and f.fraction_bits < 23:
         s = s * (1.0 - 2.0 ** (f.fraction_bits - 23))
     return np.floor((2.0 * lr / s) ** 2)

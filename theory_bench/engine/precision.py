@@ -5,14 +5,15 @@ The formats of docs/theory.md §6: ``"fp64"`` (no rounding), ``"fp32"``, ``"bf16
 E5M2, ``float8_e5m2``). A value of a format with ``m`` fraction bits and smallest normal exponent
 ``emin`` is a multiple of its quantum ``q = 2^(max(e, emin) - m)``, ``e = floor(log2 |x|)``.
 
-- **Nearest** (``"nearest"``): round to the nearest value of the format, ties to even; bit for bit
-  the cast of the reference (``ml_dtypes`` for ``bf16``, ``e4m3``, ``e5m2``; numpy for ``fp16`` and
-  ``fp32``), tested on every 8-bit and 16-bit pattern, every midpoint between neighbours and a
-  million random doubles per format. ``bf16``, ``e4m3`` and ``e5m2`` are cast *from fp32*: a
-  double is rounded to fp32 first, as ``ml_dtypes`` and torch do with a double and as hardware
-  does (its BF16 and FP8 conversions take fp32 inputs). For an fp32 input, which is what a real
-  training pipeline casts, that is the correctly rounded value; for a double within half an fp32
-  ulp of a midpoint it can differ from rounding the double directly (double rounding). Beyond the largest
+- **Nearest** (``"nearest"``): round to the nearest value of the format, ties to even: the
+  correctly rounded value of the double itself, bit for bit the cast of the reference
+  (``ml_dtypes`` >= 0.7 for ``bf16``, ``e4m3``, ``e5m2``; numpy for ``fp16`` and ``fp32``), tested
+  on every 8-bit and 16-bit pattern, every midpoint between neighbours, the doubles next to each
+  midpoint and a million random doubles per format. ``via_fp32=True`` (of ``round_to`` and
+  ``Precision``) emulates an fp32 pipeline instead: a double is rounded to fp32 first, then to
+  the format, as torch does with a float64 tensor and as hardware does (its BF16 and FP8
+  conversions take fp32 inputs); a double within half an fp32 ulp of a midpoint can then land on
+  the other neighbour (double rounding). For a value that is already fp32 the two agree. Beyond the largest
   finite value ``fp16``, ``bf16``, ``fp32`` and ``e5m2`` overflow to infinity, as IEEE and
   ``ml_dtypes`` do. ``e4m3`` **saturates** to ``+-448`` (infinities too), the conversion FP8
   training recipes use; ``ml_dtypes``' cast gives NaN there. NaN stays NaN, zeros keep their sign.
@@ -46,13 +47,17 @@ class Format(NamedTuple):
     emin: int
     max: float
     saturate: bool          # beyond max: +-max (True) or +-inf (False)
-    from_fp32: bool         # nearest rounding casts to fp32 first, as ml_dtypes, torch and hardware do
     numpy_name: str         # the reference dtype: numpy's or ml_dtypes'
+
+    def params_for(self, via_fp32=False):
+        """``(m, emin, max, saturate, via_fp32)``: the numbers the numba functions take;
+        ``via_fp32`` (round to fp32 first) only matters for formats narrower than fp32."""
+        return self.fraction_bits, self.emin, self.max, self.saturate, bool(via_fp32) and self.fraction_bits < 23
 
     @property
     def params(self):
-        """``(m, emin, max, saturate, from_fp32)``: the numbers the numba functions take."""
-        return self.fraction_bits, self.emin, self.max, self.saturate, self.from_fp32
+        """``params_for(via_fp32=False)``: correctly rounded from the double."""
+        return self.params_for(False)
 
     @property
     def smallest_subnormal(self):
@@ -74,12 +79,12 @@ class Format(NamedTuple):
 
 
 FORMATS = {
-    "fp64": Format("fp64", 52, -1022, float(np.finfo(np.float64).max), False, False, "float64"),
-    "fp32": Format("fp32", 23, -126, float(np.finfo(np.float32).max), False, False, "float32"),
-    "bf16": Format("bf16", 7, -126, (2 - 2.0 ** -7) * 2.0 ** 127, False, True, "bfloat16"),
-    "fp16": Format("fp16", 10, -14, 65504.0, False, False, "float16"),
-    "e4m3": Format("e4m3", 3, -6, 448.0, True, True, "float8_e4m3fn"),
-    "e5m2": Format("e5m2", 2, -14, 57344.0, False, True, "float8_e5m2"),
+    "fp64": Format("fp64", 52, -1022, float(np.finfo(np.float64).max), False, "float64"),
+    "fp32": Format("fp32", 23, -126, float(np.finfo(np.float32).max), False, "float32"),
+    "bf16": Format("bf16", 7, -126, (2 - 2.0 ** -7) * 2.0 ** 127, False, "bfloat16"),
+    "fp16": Format("fp16", 10, -14, 65504.0, False, "float16"),
+    "e4m3": Format("e4m3", 3, -6, 448.0, True, "float8_e4m3fn"),
+    "e5m2": Format("e5m2", 2, -14, 57344.0, False, "float8_e5m2"),
 }
 
 
@@ -125,9 +130,9 @@ def _finish(v, sign, maxv, saturate):
 
 
 @njit(cache=True, inline="always")
-def round_nearest(x, m, emin, maxv, saturate, from_fp32):
-    """``x`` rounded to the nearest value of the format ``(m, emin, maxv, saturate, from_fp32)``,
-    ties to even (after rounding to fp32 first when ``from_fp32``).
+def round_nearest(x, m, emin, maxv, saturate, via_fp32):
+    """``x`` rounded to the nearest value of the format ``(m, emin, maxv, saturate, via_fp32)``,
+    ties to even (after rounding to fp32 first when ``via_fp32``: an fp32 pipeline's two roundings).
 
     With ``q = 2^k`` the quantum at ``|x|`` (subnormals included), ``(|x| + C) - C`` with
     ``C = 2^(k + 52)`` is ``|x|`` rounded to a multiple of ``q`` by the hardware's own
@@ -137,7 +142,7 @@ def round_nearest(x, m, emin, maxv, saturate, from_fp32):
     """
     if m >= 52:
         return x
-    if from_fp32:
+    if via_fp32:
         x = np.float64(np.float32(x))
     b = np.float64(x).view(np.uint64)
     sign, a = b & _SIGN, b & _ABS
@@ -147,9 +152,9 @@ def round_nearest(x, m, emin, maxv, saturate, from_fp32):
 
 
 @njit(cache=True, inline="always")
-def round_stochastic(x, u, m, emin, maxv, saturate, from_fp32):
+def round_stochastic(x, u, m, emin, maxv, saturate, via_fp32):
     """``x`` rounded up (away from zero) with probability ``(|x| - down) / q``, given ``u ~ U[0, 1)``;
-    always from the double itself (``from_fp32`` is ignored), so ``E[round(x)] = x`` exactly.
+    always from the double itself (``via_fp32`` is ignored), so ``E[round(x)] = x`` exactly.
     ``|x| / q``, its floor and the product back are exact (``q`` is a power of two)."""
     if m >= 52:
         return x
@@ -169,35 +174,39 @@ def rounding_key(key):
 
 
 @njit(cache=True)
-def round_array_nearest(x, out, m, emin, maxv, saturate, from_fp32):
+def round_array_nearest(x, out, m, emin, maxv, saturate, via_fp32):
     for i in range(x.shape[0]):
-        out[i] = round_nearest(x[i], m, emin, maxv, saturate, from_fp32)
+        out[i] = round_nearest(x[i], m, emin, maxv, saturate, via_fp32)
 
 
 @njit(cache=True)
-def round_array_stochastic(x, out, key, t, m, emin, maxv, saturate, from_fp32):
+def round_array_stochastic(x, out, key, t, m, emin, maxv, saturate, via_fp32):
     kt = step_key(rounding_key(key), t)
     for i in range(x.shape[0]):
-        out[i] = round_stochastic(x[i], uniform01(kt, i), m, emin, maxv, saturate, from_fp32)
+        out[i] = round_stochastic(x[i], uniform01(kt, i), m, emin, maxv, saturate, via_fp32)
 
 
-def round_to(x, fmt, rounding="nearest", key=None, t=0):
+def round_to(x, fmt, rounding="nearest", key=None, t=0, via_fp32=False):
     """``x`` (any shape, converted to float64) rounded to the format ``fmt``, as float64.
 
+    Nearest rounding is correctly rounded from the double (``ml_dtypes``' and numpy's cast of it);
+    ``via_fp32=True`` rounds to fp32 first, as an fp32 pipeline (and torch, from float64) does.
     ``rounding="stochastic"`` needs ``key`` (an int): the same ``(key, t)`` gives the same draws,
     element ``i`` of the flattened array using the ``i``-th uniform of step ``t``.
     """
+    if not isinstance(via_fp32, (bool, np.bool_)):
+        raise ValueError(f"via_fp32 must be True or False, got {via_fp32!r}")
     f = get_format(fmt)
     check_rounding(rounding, f)
     a = np.asarray(x, dtype=np.float64)
     flat = np.ascontiguousarray(a).ravel()
     out = np.empty_like(flat)
     if rounding == "nearest":
-        round_array_nearest(flat, out, *f.params)
+        round_array_nearest(flat, out, *f.params_for(via_fp32))
     else:
         if key is None or isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
             raise ValueError(f"stochastic rounding needs key=<int> (the stream of its uniforms), got key={key!r}")
-        round_array_stochastic(flat, out, np.uint64(int(key) % 2 ** 64), int(t), *f.params)
+        round_array_stochastic(flat, out, np.uint64(int(key) % 2 ** 64), int(t), *f.params_for(via_fp32))
     return out.reshape(a.shape) if a.ndim else float(out[0])
 
 
@@ -221,14 +230,21 @@ class Precision:
     ``rounding``: ``"nearest"`` or ``"stochastic"`` for all three. ``scaling="per_tensor"``
     multiplies the gradient and each state row by a power of two that maps its current amax
     into ``[max/2, max]`` of the format before rounding (and divides after), as FP8 training
-    recipes do. ``Precision()`` (all fp64) is the default and runs the ordinary loop.
+    recipes do. ``via_fp32=True`` emulates an fp32 pipeline: nearest rounding to a format narrower
+    than fp32 goes through fp32 first (two roundings, as torch and hardware casts do); the default
+    ``False`` rounds the double directly (correctly rounded). ``Precision()`` (all fp64) is the
+    default and runs the ordinary loop.
     """
 
-    def __init__(self, grad="fp64", state="fp64", weights="fp64", rounding="nearest", scaling="none"):
+    def __init__(self, grad="fp64", state="fp64", weights="fp64", rounding="nearest", scaling="none",
+                 via_fp32=False):
         self.grad, self.state, self.weights = (get_format(f).name for f in (grad, state, weights))
         check_rounding(rounding, self.grad, self.state, self.weights,
                        fix="set grad=, state= or weights= to a format such as 'bf16' or 'e4m3'")
         self.rounding, self.scaling = rounding, check_scaling(scaling)
+        if not isinstance(via_fp32, (bool, np.bool_)):
+            raise ValueError(f"via_fp32 must be True or False, got {via_fp32!r}")
+        self.via_fp32 = bool(via_fp32)
 
     @property
     def is_default(self):
@@ -240,12 +256,14 @@ class Precision:
         the stochastic and scaling flags."""
         out = []
         for name in (self.grad, self.state, self.weights):
-            out += [float(v) for v in FORMATS[name].params]
+            out += [float(v) for v in FORMATS[name].params_for(self.via_fp32)]
         return np.array(out + [float(self.rounding == "stochastic"), float(self.scaling == "per_tensor")])
 
     def config(self):
+        """The settings (``via_fp32`` always: results stored before it, rounded through fp32, get
+        new keys and are run again)."""
         return {"grad": self.grad, "state": self.state, "weights": self.weights, "rounding": self.rounding,
-                "scaling": self.scaling}
+                "scaling": self.scaling, "via_fp32": self.via_fp32}
 
     def __eq__(self, other):
         return isinstance(other, Precision) and self.config() == other.config()

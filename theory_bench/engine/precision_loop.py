@@ -48,12 +48,16 @@ def power_of_two_scale(v, maxv):
 
 
 @njit(cache=True)
-def round_vector(v, p, at, stochastic, scaled, kt, counts, row):
+def round_vector(v, p, at, stochastic, scaled, rk, row, t, counts):
     """Round ``v`` in place to the format ``p[at:at+5]``; add its non-zero and flushed entries to
-    ``counts[row]``. Branch-free per entry, so numba vectorises the nearest-rounding pass."""
+    ``counts[row]``. ``row`` also names the vector's stream of uniforms: 0 the gradient, ``1..R``
+    the state rows, ``R + 1`` the weights, keyed from ``rk`` at step ``t`` (inside this compiled
+    function, so a Python-mode loop wraps the uint64 arithmetic as the compiled loop does).
+    Branch-free per entry, so numba vectorises the nearest-rounding pass."""
     m, emin, maxv, sat, f32 = int(p[at]), int(p[at + 1]), p[at + 2], p[at + 3] > 0.0, p[at + 4] > 0.0
     if m >= 52:
         return
+    kt = step_key(rk + np.uint64(row) * GAMMA, t)
     s = power_of_two_scale(v, maxv) if scaled else 1.0
     inv = 1.0 / s
     nonzero, flushed = 0, 0
@@ -98,7 +102,7 @@ def run_precision_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, h
     window_on = win[0] > 0.0
     win_vals = rec[3]
     stochastic, scaled = prec[FLAGS_AT] > 0.0, prec[FLAGS_AT + 1] > 0.0
-    rk = rounding_key(key)
+    rk = np.uint64(rounding_key(key))         # numba hands a uint64 back to Python as an int
     averaged = False
     for t in range(t_from, t_to + 1):
         if not averaged:
@@ -108,7 +112,7 @@ def run_precision_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, h
         if status != OK:
             return status, t, i, c
         g_low[:] = g                               # the oracle's array may be its own data: round a copy
-        round_vector(g_low, prec, GRAD_AT, stochastic, scaled, step_key(rk, t), counts, 0)
+        round_vector(g_low, prec, GRAD_AT, stochastic, scaled, rk, 0, t, counts)
         at_ck = c < n_ck and checkpoints[c] == t
         if window_on:
             window_step(win, anchor, gsum, x, g_low)
@@ -118,10 +122,8 @@ def run_precision_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, h
         x_prev[:] = x
         STEP(x, g_low, S, h, eta, t, key)
         for r in range(R):
-            round_vector(S[r], prec, STATE_AT, stochastic, scaled, step_key(rk + np.uint64(r + 1) * GAMMA, t),
-                         counts, r + 1)
-        round_vector(x, prec, WEIGHTS_AT, stochastic, False, step_key(rk + np.uint64(R + 1) * GAMMA, t), counts,
-                     R + 1)
+            round_vector(S[r], prec, STATE_AT, stochastic, scaled, rk, r + 1, t, counts)
+        round_vector(x, prec, WEIGHTS_AT, stochastic, False, rk, R + 1, t, counts)
         averaged = t < t_to and not at_ck
         bad = settle(x, lo, hi, boxed, x_avg, t + 1 if averaged else 0)
         if bad >= 0:

@@ -3,9 +3,9 @@ power-of-two scaling and stochastic rounding, agreeing bit for bit with ``theory
 
 - ``cast(x, fmt, scaling="none")``: ``x`` rounded to nearest (ties to even) in ``fmt`` and returned
   in ``x``'s dtype, through ``torch.float8_e4m3fn``, ``torch.float8_e5m2``, ``torch.bfloat16``,
-  ``torch.float16`` or ``torch.float32``. Doubles are cast to fp32 first for ``bf16``, ``e4m3`` and
-  ``e5m2`` (as ``theory_bench.precision`` does), and rounded straight from the double for ``fp16``
-  (torch's own double-to-half cast goes through float, two roundings); ``e4m3`` saturates at ``+-448`` (clamped before
+  ``torch.float16`` or ``torch.float32``. A float64 tensor is rounded straight from the double,
+  correctly rounded as ``theory_bench.precision.round_to`` does (torch's own cast of a double to
+  ``bf16``, ``fp16`` and FP8 goes through float: two roundings); ``e4m3`` saturates at ``+-448`` (clamped before
   the cast, so it does not depend on the device's overflow rule); ``fp16``, ``bf16`` and ``e5m2``
   overflow to infinity. With ``scaling="per_tensor"`` the tensor is multiplied by the power of two
   ``s`` that maps its amax into ``(max/2, max]`` before the cast and divided by ``s`` after: the
@@ -53,11 +53,9 @@ def cast(x, fmt, scaling="none"):
     s = power_of_two_scale(x, f.max) if scaling == "per_tensor" else 1.0
     work = _work_dtype(x, s)
     y = x.to(work) * s if s != 1.0 else x
-    if y.dtype == torch.float64 and not f.from_fp32 and f.name != "fp32":
-        y = _nearest_from_double(y, f)               # torch's double -> half goes through float: two roundings
+    if y.dtype == torch.float64 and f.name != "fp32":
+        y = _nearest_from_double(y, f)               # torch's double -> narrower goes through float: two roundings
     else:
-        if f.from_fp32 and y.dtype == torch.float64:
-            y = y.to(torch.float32)
         if f.saturate:
             y = y.clamp(-f.max, f.max)
         y = y.to(TORCH_DTYPES[f.name]).to(work)
