@@ -4,10 +4,14 @@
 computed (in parallel processes) and stored as it finishes, then the claims are evaluated and the
 figures drawn from what the store holds, and ``manifest.json`` records the configuration,
 package versions, git commit, wall and compile times and the claims. ``plot`` draws again from
-the store without computing; ``reproduce`` runs every experiment, writes the claims table to
-``<figures>/claims.md`` and, in a checkout, into README.md between its claims markers.
+the store without computing; ``reproduce`` runs every experiment and writes the claims table to
+``<figures>/claims.md``.
+
+Where things go (``figures_for``): a quick run, and any ``run NAME``, draws into ``<out>/figures``
+and touches no tracked file; only ``publish`` (a full ``reproduce``, or ``--publish``) writes the
+committed ``figures/`` and splices the tables into README.md, and only when every experiment ran
+in that one invocation, so the README's prose, tables and figures come from one run.
 """
-import json
 import platform
 import subprocess
 import time
@@ -17,6 +21,7 @@ from theory_bench import experiments
 from theory_bench.experiments.context import Context
 from theory_bench.experiments.packages import package_versions
 from theory_bench.analysis.claims import table
+from theory_bench.results import strict_json
 from theory_bench.results.parallel import scheduler_from
 from theory_bench.results.store import ResultStore, atomic_write_text
 
@@ -82,20 +87,44 @@ def _total(data, metric):
     return total
 
 
+def figures_for(out, figures=None, published=False):
+    """The figures folder: ``figures`` when given, else the committed ``figures/`` for a published
+    run and ``<out>/figures`` for any other, so that a quick run never rewrites tracked files."""
+    if figures is not None:
+        return Path(figures)
+    return Path("figures") if published else Path(out) / "figures"
+
+
+def skipped_experiments():
+    """``{name: message}`` for every experiment whose optional packages are not installed."""
+    out = {}
+    for name in experiments.names():
+        lacking = experiments.missing(name)
+        if lacking:
+            hint = getattr(experiments.get(name), "INSTALL", "")
+            out[name] = f"it needs {', '.join(lacking)}" + (f" ({hint})" if hint else "")
+    return out
+
+
+def check_publishable(skipped):
+    """A published run must run every experiment: else a ValueError naming what is missing and the fix."""
+    if skipped:
+        why = "; ".join(f"{n}: {m}" for n, m in skipped.items())
+        raise ValueError(f"cannot publish: the README's tables and figures come from one run of every experiment, "
+                         f"and {', '.join(skipped)} would be skipped ({why}); install what they need, or run "
+                         "without --publish (results and figures then go under --out)")
+
+
 def run_all(names=None, **kw):
     """Every experiment (or those named): all of them, less those whose optional packages are not
     installed (said on stderr) unless named."""
     import sys
     claims, paths = [], []
     if names is None:
-        names = []
-        for name in experiments.names():
-            lacking = experiments.missing(name)
-            if lacking:
-                hint = getattr(experiments.get(name), "INSTALL", "")
-                print(f"skipping {name}: it needs {', '.join(lacking)}" + (f" ({hint})" if hint else ""), file=sys.stderr)
-            else:
-                names.append(name)
+        skipped = skipped_experiments()
+        for name, why in skipped.items():
+            print(f"skipping {name}: {why}", file=sys.stderr)
+        names = [n for n in experiments.names() if n not in skipped]
     for name in names:
         c, p = run_experiment(name, **kw)
         claims += c
@@ -104,13 +133,15 @@ def run_all(names=None, **kw):
 
 
 def publish(claims, figures_dir="figures", readme="README.md"):
-    """Write the claims table to ``<figures>/claims.md`` and into README.md between the claims
-    markers; splice each experiment's ``<figures>/<name>_table.md`` between ``<!-- <name>-table:begin -->``
-    and ``<!-- <name>-table:end -->`` where README.md has them."""
+    """Write the claims table to ``<figures>/claims.md`` and, unless ``readme`` is None, into README.md
+    between the claims markers; splice each experiment's ``<figures>/<name>_table.md`` between
+    ``<!-- <name>-table:begin -->`` and ``<!-- <name>-table:end -->`` where README.md has them."""
     text = table(claims)
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
     atomic_write_text(Path(figures_dir) / "claims.md", text + "\n")
     written = [Path(figures_dir) / "claims.md"]
+    if readme is None:
+        return written
     path = Path(readme)
     if not path.exists():
         return written
@@ -136,4 +167,5 @@ def _splice(src, begin, end, text):
 
 
 def claims_json(claims):
-    return json.dumps([c.to_dict() for c in claims], indent=1)
+    """The claims as strict JSON: a non-finite number is the string "NaN", "Infinity" or "-Infinity"."""
+    return strict_json.dumps([c.to_dict() for c in claims], indent=1)

@@ -134,6 +134,23 @@ def test_checkout_names_are_the_installed_packages():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
+def test_checkout_names_work_without_the_optional_packages():
+    """Without torch (blocked here, as on a machine that lacks it) ``import experiments`` still works;
+    the modules that need torch say so when imported, under either name."""
+    code = ("import sys\n"
+            "class NoTorch:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch': raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, NoTorch())\n"
+            "import experiments, theory_bench.experiments as E; assert experiments.pipeline is E.pipeline;"
+            "import importlib\n"
+            "for name in ('experiments.fp8_models', 'theory_bench.experiments.fp8_models'):\n"
+            "    try: importlib.import_module(name)\n"
+            "    except ModuleNotFoundError as err: assert err.name == 'torch', err\n"
+            "    else: raise AssertionError(name)")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
 def test_outside_a_checkout_only_the_namespaced_names_exist(tmp_path):
     """Installed, the catalogue does not take the generic top-level names a user's package may have."""
     code = ("import importlib.util as u, theory_bench.problems as P;"

@@ -3,13 +3,13 @@ catalogue and imports them inside the commands that need them, so ``theory-bench
 ``bench`` start without loading either (docs/architecture.md).
 """
 import argparse
-import json
 import sys
 
 EXAMPLES = """examples:
   theory-bench list                      experiments, problems and optimizers, one line each
-  theory-bench reproduce --quick         every experiment, figures and the claims table (~7 min)
-  theory-bench run divergence --quick    one experiment; results in results/, figures in figures/
+  theory-bench reproduce --quick         every experiment; results, figures and claims table under results/
+  theory-bench reproduce                 the full horizons, then the README's tables and figures/ (published)
+  theory-bench run divergence --quick    one experiment; results in results/, figures in results/figures/
   theory-bench run regret --seeds 40 --jobs 2 --out /tmp/res
   theory-bench run regret --scheduler tcp://10.0.0.5:8786   the runs on a Dask cluster
   theory-bench check --quick --json      the claims as JSON; exit status 1 if one is not passed
@@ -36,9 +36,11 @@ def _cmd_list(args):
     return 0
 
 
-def _run_kw(args):
-    return dict(quick=args.quick, seeds=args.seeds, jobs=args.jobs, out=args.out, figures_dir=args.figures,
-                progress=not args.no_progress, scheduler=args.scheduler)
+def _run_kw(args, published=False):
+    from theory_bench.experiments.pipeline import figures_for
+    return dict(quick=args.quick, seeds=args.seeds, jobs=args.jobs, out=args.out,
+                figures_dir=figures_for(args.out, args.figures, published), progress=not args.no_progress,
+                scheduler=args.scheduler)
 
 
 def _summary(claims, paths, args):
@@ -59,10 +61,15 @@ def _cmd_run(args):
 
 def _cmd_reproduce(args):
     from theory_bench.experiments import pipeline
-    claims, paths = pipeline.run_all(**_run_kw(args))
-    written = pipeline.publish(claims, args.figures, "README.md")
+    published = args.publish or not args.quick
+    if published:
+        pipeline.check_publishable(pipeline.skipped_experiments())     # before any work
+    kw = _run_kw(args, published)
+    claims, paths = pipeline.run_all(**kw)
+    written = pipeline.publish(claims, kw["figures_dir"], "README.md" if published else None)
     code = _summary(claims, paths, args)
-    print(f"claims table: {', '.join(map(str, written))}")
+    print(f"claims table: {', '.join(map(str, written))}" + ("" if published else
+          " (a quick run leaves README.md and figures/ as they are; a full run, or --publish, rewrites them)"))
     return code
 
 
@@ -80,7 +87,8 @@ def _cmd_check(args):
 def _cmd_plot(args):
     from theory_bench.experiments import pipeline
     _, paths = pipeline.run_experiment(args.name, quick=args.quick, seeds=args.seeds, out=args.out,
-                                       figures_dir=args.figures, compute=False, progress=False)
+                                       figures_dir=pipeline.figures_for(args.out, args.figures), compute=False,
+                                       progress=False)
     print("\n".join(map(str, paths)))
     return 0
 
@@ -90,8 +98,9 @@ def _cmd_bench(args):
     sizes = args.sizes or tuple(10 ** k for k in range(3, 7 if args.quick else 8))
     result = bench.run(sizes=sizes, quick=args.quick)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        from theory_bench.results import strict_json
+        from theory_bench.results.store import atomic_write_text
+        atomic_write_text(args.json, strict_json.dumps(result, indent=2))
         print(f"wrote {args.json}")
     return 0
 
@@ -103,14 +112,29 @@ def _sub(sub, name, help_text, func):
     return p
 
 
+def positive_int(text):
+    """An argparse type: an integer >= 1 (argparse names the flag and exits 2 before any work)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {n}")
+    return n
+
+
+FIGURES_HELP = ("where figures and tables go (default: DIR/figures of --out; figures/ for a published run: "
+                "a full reproduce or --publish)")
+
+
 def _run_options(p, name=True):
     if name:
         p.add_argument("name", help="an experiment: see `theory-bench list`")
-    p.add_argument("--quick", action="store_true", help="shorter horizons and fewer seeds (the whole set in ~7 min)")
-    p.add_argument("--seeds", type=int, metavar="N", help="override every experiment's number of seeds")
-    p.add_argument("--jobs", type=int, metavar="N", help="parallel processes (default: the number of cores)")
+    p.add_argument("--quick", action="store_true", help="shorter horizons and fewer seeds")
+    p.add_argument("--seeds", type=positive_int, metavar="N", help="override every experiment's number of seeds (>= 1)")
+    p.add_argument("--jobs", type=positive_int, metavar="N", help="parallel processes (default: the number of cores)")
     p.add_argument("--out", default="results", metavar="DIR", help="the results folder (default: results)")
-    p.add_argument("--figures", default="figures", metavar="DIR", help="where figures go (default: figures)")
+    p.add_argument("--figures", default=None, metavar="DIR", help=FIGURES_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="send the runs to the Dask cluster at ADDRESS (tcp://host:8786), or 'dask-local' for a "
@@ -125,7 +149,11 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _sub(sub, "list", "list experiments, problems and optimizers", _cmd_list)
     _run_options(_sub(sub, "run", "run one experiment: results, figures and its claims", _cmd_run))
-    _run_options(_sub(sub, "reproduce", "run every experiment, then the claims table", _cmd_reproduce), name=False)
+    p = _sub(sub, "reproduce", "run every experiment, then the claims table", _cmd_reproduce)
+    _run_options(p, name=False)
+    p.add_argument("--publish", action="store_true",
+                   help="write figures/ and the README's tables even for --quick (a full run always does; "
+                        "every experiment must be installed)")
     p = _sub(sub, "check", "evaluate every claim (runs what is not stored yet); exit 1 if one is not passed",
              _cmd_check)
     _run_options(p, name=False)
@@ -133,9 +161,9 @@ def build_parser():
     p = _sub(sub, "plot", "draw an experiment's figures again from stored results", _cmd_plot)
     p.add_argument("name", help="an experiment")
     p.add_argument("--quick", action="store_true", help="the stored results of the quick form")
-    p.add_argument("--seeds", type=int, metavar="N", help="the seeds override the results were run with")
+    p.add_argument("--seeds", type=positive_int, metavar="N", help="the seeds override the results were run with")
     p.add_argument("--out", default="results", metavar="DIR")
-    p.add_argument("--figures", default="figures", metavar="DIR")
+    p.add_argument("--figures", default=None, metavar="DIR", help="where figures go (default: DIR/figures of --out)")
     p = _sub(sub, "bench", "kernel throughput vs numpy and the roofline, from one run", _cmd_bench)
     p.add_argument("--quick", action="store_true", help="stop at d = 1e6 (in cache; no roofline) and skip the certified optima of the largest problems")
     p.add_argument("--sizes", type=int, nargs="+", metavar="D", help="the dimensions to time (default 1e3 .. 1e7)")
@@ -150,7 +178,34 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        code = _call(args)
+        sys.stdout.flush()              # here, where a closed pipe can still be caught
+        return code
+    except BrokenPipeError:
+        return _closed_stdout()
+
+
+SIGPIPE_STATUS = 128 + 13       # what a shell reports for a command whose reader went away (yes | head)
+
+
+def _closed_stdout():
+    """The reader of stdout went away (``theory-bench check --json | head``): end quietly, with the
+    usual status of a command killed by SIGPIPE; stdout goes to /dev/null so that Python's own
+    flush at exit does not print a second error."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return SIGPIPE_STATUS
+
+
+def _call(args):
+    try:
         return args.func(args)
+    except BrokenPipeError:             # a ConnectionError too, but no error of ours: main ends quietly
+        raise
     except (ValueError, LookupError, RuntimeError, ImportError, ConnectionError) as err:
         from theory_bench.results.dask_runs import DaskMissing
         from theory_bench.results.store import MissingResults, StoreError

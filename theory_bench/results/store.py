@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from theory_bench.results import strict_json
+
 SCALAR_T = -1          # the t of a per-run scalar (wall time, compile time)
 VECTOR_T = -2          # the t of every entry of a per-run vector not over the checkpoints (the final iterate)
 
@@ -187,4 +189,4 @@ class ResultStore:
         return pd.concat(frames, ignore_index=True)
 
     def write_manifest(self, manifest):
-        atomic_write_text(self.dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True, default=str))
+        atomic_write_text(self.dir / "manifest.json", strict_json.dumps(manifest, indent=1, sort_keys=True, default=str))
