@@ -191,3 +191,39 @@ def test_spacing_below():
                                   [2.0 ** -8, 2.0 ** -7, 2.0 ** -6, 2.0 ** -133])
     e4m3 = FORMATS["e4m3"]
     np.testing.assert_array_equal(e4m3.spacing_below([2.0 ** -6, 2.0 ** -8]), [2.0 ** -9, 2.0 ** -9])  # subnormals
+
+
+PRECISIONS = [Precision(state="e4m3"), Precision(grad="e5m2", state="e4m3", weights="bf16"),
+              Precision(grad="e5m2", state="e4m3", weights="bf16", scaling="per_tensor"),
+              Precision(grad="bf16", state="fp16", weights="bf16", rounding="stochastic"),
+              Precision(grad="e5m2", state="e4m3", weights="bf16", rounding="stochastic", scaling="per_tensor"),
+              Precision(grad="e5m2", state="bf16", weights="fp32", via_fp32=True)]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS, ids=repr)
+@pytest.mark.parametrize("opt", [O.AdamW(0.05, schedule="inv_sqrt"), O.StoSignSGD(0.1)], ids=lambda o: o.name)
+def test_a_plain_python_oracle_gives_the_compiled_oracles_trace(opt, precision):
+    """The same oracle as plain Python (the loop then runs in Python) and compiled with numba: the
+    same trace bit for bit, under every precision (stochastic rounding's keys included)."""
+    py = noisy_quadratic.py_func
+    a, b = run(opt, 300, precision, oracle=py), run(opt, 300, precision)
+    assert a.path == "python" and b.path != "python"
+    assert np.array_equal(a.xs, b.xs) and np.array_equal(a.x, b.x)
+    assert all(np.array_equal(a.state[k], b.state[k]) for k in a.state)
+    assert a.extra["flushed_fraction"] == b.extra["flushed_fraction"]
+    assert a.extra["largest_step"] == b.extra["largest_step"]
+    assert np.array_equal(a.extra["last_move"], b.extra["last_move"])
+
+
+def test_via_fp32_is_a_setting_of_its_own():
+    """``via_fp32`` is kept in the configuration (a new key), and a gradient just below a bf16
+    midpoint is rounded down (to the nearest) directly and up through fp32 (a tie, then even)."""
+    p, q = Precision(grad="bf16"), Precision(grad="bf16", via_fp32=True)
+    assert p != q and p.config()["via_fp32"] is False and q.config()["via_fp32"] is True
+    g = np.full(3, 0.34667968718891645)
+    steps = [run(O.SGD(1.0, schedule="constant"), 1, pr, x0=np.zeros(3), oracle=constant_grad, args=(g,),
+                 box=None).x for pr in (p, q)]
+    np.testing.assert_array_equal(steps[0], -0.345703125)
+    np.testing.assert_array_equal(steps[1], -0.34765625)
+    with pytest.raises(ValueError, match="via_fp32 must be True or False, got 1"):
+        Precision(state="bf16", via_fp32=1)
