@@ -87,17 +87,26 @@ def claims(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.results.plotting import COLORS, band, figure, save
+    """Every optimizer on each problem: SignSGD (red, dashed) and StoSignSGD (blue, thick) as the
+    references, the others in distinct colour and dash pairs, one legend right of the row (the same
+    lines in every panel); f* is the certified optimum (cvxpy), so the curves are true gaps."""
+    from theory_bench.results.plotting import COLORS, band, figure, legend_right, save, style
     T, _ = horizon(ctx.quick)
     ck = checkpoints(T)
-    fig, axes = figure(ncols=5, width=3.7, height=3.6)
+    fig, axes = figure(ncols=5, width=3.5, height=3.3)
+    others = [o for o in OPTIMIZERS if o not in ("SignSGD", "StoSignSGD")]
     for ax, (name, kw) in zip(axes[0], FIGURE_PROBLEMS):
         lab = label(name, kw)
-        for opt in OPTIMIZERS:
-            band(ax, ck, np.maximum(data[lab, opt]["gap"], 1e-9), opt, COLORS[opt], lw=1.5 if "Sign" in opt else 1.0)
+        for k, opt in enumerate(others):
+            color, ls = style(k)
+            band(ax, ck, np.maximum(data[lab, opt]["gap"], 1e-9), opt, color, lw=1.1, ls=ls)
+        for opt, ls in (("SignSGD", "--"), ("StoSignSGD", "-")):
+            band(ax, ck, np.maximum(data[lab, opt]["gap"], 1e-9), opt, COLORS[opt], lw=2.2, ls=ls, zorder=3)
         p = problems.make(name, **kw)
         G = data[lab, "StoSignSGD"]["G_sum"].mean(axis=0)
-        ax.plot(ck, _batch_bound(ck, float((p.hi - p.lo).max()))(G), "k--", label="StoSignSGD bound, O(1/sqrt(t))")
-        ax.set(xscale="log", yscale="log", xlabel="t", ylabel="f(x_avg) - f* (cvxpy f* = 0 line)", title=lab)
-    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+        ax.plot(ck, _batch_bound(ck, float((p.hi - p.lo).max()))(G), color="k", lw=0.9, ls=(0, (1, 3)),
+                label="StoSignSGD's upper bound, sqrt(2) w E[sum G_t] / sqrt(t)")
+        ax.set(xscale="log", yscale="log", xlabel="step t", title=lab)
+    axes[0][0].set_ylabel("gap f(x_avg) - f*  (f*: cvxpy)")
+    legend_right(axes[0][-1])
     return save(fig, outdir, "convex")

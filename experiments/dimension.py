@@ -58,5 +58,7 @@ def figures(data, ctx, outdir):
             label="upper bound sqrt(2) w sqrt(T) E[sum G_T] (= d D L sqrt(T) rate)")
     ax.set(xscale="log", yscale="log", xlabel="dimension d", ylabel=f"regret R_T at T={T}",
            title="skewed adversary: regret is linear in d")
-    ax.legend()
+    ax.set_xticks(d, [f"{int(v)}" for v in d])            # the measured d, plain numbers
+    ax.minorticks_off()
+    ax.legend(loc="upper left", fontsize=7)
     return save(fig, outdir, "dimension")

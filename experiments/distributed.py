@@ -239,22 +239,33 @@ def table(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.results.plotting import band, figure, save
-    fig, axes = figure(ncols=len(PROBLEMS) + 1, width=3.6, height=3.3)
-    shades = {1: 0.35, 4: 0.55, 16: 0.75, 64: 1.0}
+    """Majority vote (red) against averaged stochastic signs (blue), one line style and marker per
+    number of workers M; the last panel: local against shared envelopes on heterogeneous shards,
+    with the weighted optimum (where local envelopes stall) as a black line."""
+    from theory_bench.results.plotting import band, figure, legend_below, save
+    fig, grid = figure(ncols=3, nrows=2, width=4.0, height=3.2)
+    axes = [list(grid.ravel())]
+    styles = {1: (":", "o"), 4: ("-.", "s"), 16: ("--", "^"), 64: ("-", "D")}
     for ax, (name, _), title in zip(axes[0], PROBLEMS, LABELS):
         for label, color in ((VOTE, "#d62728"), (STOSIGN, "#1f77b4")):
             for M in WORKERS:
                 r = data[name, label, M]
-                band(ax, r["t"][0], np.maximum(r["gap"], 1e-12), f"{label}, M={M}", color, alpha=shades[M])
-        ax.set(xscale="log", yscale="log", xlabel="t", title=f"{title}: f(x_avg) - f*")
-    axes[0][0].legend(loc="lower left", fontsize=5)
-    ax = axes[0][-1]
+                ls, marker = styles[M]
+                band(ax, r["t"][0], np.maximum(r["gap"], 1e-12), f"{label}, M = {M}", color, ls=ls, marker=marker,
+                     markevery=0.2, markersize=3.5, lw=1.2)
+        ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="gap f(x_avg) - f*", title=title)
+    key = axes[0][-1]                    # the last slot holds the legend of the four method panels
+    key.axis("off")
+    key.legend(*axes[0][0].get_legend_handles_labels(), loc="center", ncol=2, fontsize=8,
+               title="the first four panels: method, workers M")
+    ax = axes[0][len(PROBLEMS)]
     for key, ls in (("heterogeneous", "-"), ("homogeneous", ":")):
         for label, color in ((STOSIGN, "#1f77b4"), (SHARED, "#2ca02c")):
             r = data[key, SHARDED[0], label]
-            band(ax, r["t"][0], np.maximum(r["gap"], 1e-12), f"{label}, {key}", color, ls=ls)
-    ax.axhline(bias_floor(SHARDED[0]), color="k", lw=0.7, alpha=0.6)
-    ax.set(xscale="log", yscale="log", xlabel="t", title=f"hinge shards, M={SHARDS} (line: weighted optimum)")
-    ax.legend(loc="lower left", fontsize=5)
+            band(ax, r["t"][0], np.maximum(r["gap"], 1e-12), f"{label}, {key} shards", color, ls=ls, lw=1.4)
+    ax.axhline(bias_floor(SHARDED[0]), color="k", lw=0.9, ls="--",
+               label="gap of the weighted optimum (local envelopes' fixed point)")
+    ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="gap f(x_avg) - f*",
+           title=f"hinge shards, M = {SHARDS}, scales spread 64x")
+    legend_below(ax, ncol=1, fontsize=8)
     return save(fig, outdir, "distributed")

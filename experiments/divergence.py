@@ -113,9 +113,11 @@ def figures(data, ctx, outdir):
     ck = checkpoints(T)
     titles = {"counterexample_2d": "counterexample 1 (resisting oracle)", "skewed_linear": "skewed linear, d=10",
               "skewed_quadratic": "skewed quadratic (smooth)"}
+    styles = {"SGD": dict(ls="--", lw=1.2, zorder=2), "StoSignSGD": dict(lw=2.2, zorder=3),
+              "SignSGD": dict(lw=1.8, zorder=4)}
     for ax, (name, _) in zip(axes[0][1:], PROBLEMS):
-        for opt in OPTS:
-            band(ax, ck, np.maximum(data[name, opt]["gap"], 1e-12), opt, COLORS[opt])
+        for opt in OPTS:            # SGD dashed under StoSignSGD: where they coincide, both stay visible
+            band(ax, ck, np.maximum(data[name, opt]["gap"], 1e-12), opt, COLORS[opt], **styles.get(opt, {}))
         if name == "skewed_linear":
             G = data[name, "StoSignSGD"]["G_sum"].mean(axis=0)
             ax.plot(ck, online_to_batch_gap(stosign_regret_upper(ck, G, 2.0), ck), "--", color=COLORS["StoSignSGD"],
@@ -123,6 +125,6 @@ def figures(data, ctx, outdir):
         if name == "counterexample_2d":
             ax.axhline(problems.make(name).extra["signsgd_floor"], color=COLORS["SignSGD"], ls=":",
                        label="SignSGD floor eps|x1+x2|")
-        ax.set(xscale="log", yscale="log", xlabel="t", ylabel="f(x_avg) - f*", title=titles[name])
-        ax.legend()
+        ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="gap f(x_avg) - f*", title=titles[name])
+        ax.legend(loc="lower left", fontsize=7)
     return save(fig, outdir, "divergence")

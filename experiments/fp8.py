@@ -274,7 +274,7 @@ COLORS = {"AdamW": "#7f7f7f", "SignSGD": "#d62728", "Lion": "#bcbd22", "StoSignS
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.results.plotting import band, figure, save
+    from theory_bench.results.plotting import band, figure, legend_below, save
     fig, axes = figure(ncols=len(MODELS), width=5.2, height=3.9)
     for ax, model in zip(axes[0], MODELS):
         initial = float(data[model, "AdamW", "fp32"]["val_loss"][:, 0].mean())
@@ -285,10 +285,10 @@ def figures(data, ctx, outdir):
             curves = np.minimum(np.where(np.isfinite(r["val_loss"]), r["val_loss"], top), top)   # off the top: diverged
             label = f"{opt}, {RECIPE_LABELS[recipe]}" + (" (diverged)" if verdict(r) == "diverged" else "")
             band(ax, r["t"][0], curves, label, COLORS[opt], ls=STYLES[recipe], lw=1.8 if recipe == "fp8" else 1.1)
-        ax.axhline(target_loss(data, model), color="k", lw=0.6, alpha=0.5)
-        ax.set(yscale="log", ylim=(0.8 * best, top), xlabel="step", ylabel="validation loss (nats)",
-               title=f"{MODEL_LABELS[model]} (line at the target loss)")
-    axes[0][0].legend(loc="upper right", ncol=2, fontsize=6)
+        ax.axhline(target_loss(data, model), color="k", lw=0.8, ls=(0, (1, 2)), label="target loss of the speed column")
+        ax.set(yscale="log", ylim=(0.8 * best, top), xlabel="training step", ylabel="validation loss (nats)",
+               title=f"{MODEL_LABELS[model]}: curves at the top diverged")
+    legend_below(axes[0][0], ncol=3)
     paths = save(fig, outdir, "fp8")
     from pathlib import Path
     from theory_bench.results.store import atomic_write_text

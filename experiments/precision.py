@@ -295,7 +295,7 @@ def full_table(data, ctx):
 def figures(data, ctx, outdir):
     from pathlib import Path
 
-    from theory_bench.results.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, legend_below, legend_right, save
     from theory_bench.results.store import atomic_write_text
     T, _ = horizon(ctx.quick)
     lines = (("AdamW", "fp32", COLORS["AdamW"], "-"), ("AdamW", "e4m3 state", "#e377c2", "-"),
@@ -308,17 +308,23 @@ def figures(data, ctx, outdir):
         for label, setting, color, ls in lines:
             r = data[name, "small", label, setting]
             band(ax, r["t"][0], np.maximum(r["gap"], 1e-12), f"{label}, {setting}", color, ls=ls)
-        ax.set(xscale="log", yscale="log", xlabel="t", title=f"{SHORT[name]}, lr = lr_p/100: f(x_avg) - f*")
-    axes[0][0].legend(loc="lower left")
+        ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="gap f(x_avg) - f*",
+               title=f"{SHORT[name]}, lr = lr_p/100")
+    legend_below(axes[0][0], ncol=2)            # the same seven lines in both panels
     ax = axes[0][2]
     labels = [label for label, _, _ in OPTIMIZERS if (HINGE[0], "small", label, "FP8") in data]
     for k, (setting, color) in enumerate((("fp32", "#7f7f7f"), ("e4m3 state", "#e377c2"), ("FP8", "#d62728"))):
         steps = [largest_step(data.get((HINGE[0], "small", label, setting), {})) for label in labels]
-        ax.bar(np.arange(len(labels)) + (k - 1) * 0.27, steps, 0.27, color=color, label=setting)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.set(yscale="log", title="hinge: largest stored step / eta_t", xticks=np.arange(len(labels)))
+        at = np.arange(len(labels)) + (k - 1) * 0.27
+        ax.bar(at, steps, 0.27, color=color, label=setting)
+        for x, v in zip(at, steps):             # a setting this run did not compute (the quick form skips some)
+            if not np.isfinite(v):
+                ax.text(x, 1.3, "not run", rotation=90, ha="center", va="bottom", fontsize=6, color=color)
+    ax.axhline(1.0, color="k", lw=0.8, label="eta_t (a sign step's size)")
+    ax.set(yscale="log", ylabel="largest |x_(t+1) - x_t| / eta_t", title="hinge: largest step of the run",
+           xticks=np.arange(len(labels)))
     ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-    ax.legend(loc="upper left")
+    legend_right(ax)
     paths = save(fig, outdir, "precision")
     full = Path(outdir) / "precision_full.md"
     atomic_write_text(full, full_table(data, ctx) + "\n")

@@ -137,14 +137,15 @@ def figures(data, ctx, outdir):
                         label="upper bound, sqrt(2) w sqrt(T) E[sum G_T]")
         ax.plot(CK, CK ** 0.5 * data[f"{prefix}/StoSignSGD"]["regret"][:, 0].mean() / CK[0] ** 0.5, ":", color="k",
                 label="slope 1/2")
-        ax.set(xscale="log", yscale="log", xlabel="T", ylabel="regret R_T", title=title)
-        ax.legend()
+        ax.set(xscale="log", yscale="log", xlabel="horizon T (rounds)", ylabel="regret R_T", title=title)
+        ax.legend(loc="upper left", fontsize=7)
     ax = axes[0][3]
     for o in RADEMACHER_ALGOS:
         band(ax, CK, data[f"rademacher/{o}/main"]["regret"], o, COLORS[o], alpha=0.8)
     ax.plot(CK, linear_regret_lower(CK, D_RADEMACHER, 1, 1), "k--", label="exact lower bound d D L E|S_T|")
     ax.plot(CK, stosign_regret_upper(CK, D_RADEMACHER * 1.0, 2.0), "--", color=COLORS["StoSignSGD"],
             label="StoSignSGD upper bound")
-    ax.set(xscale="log", yscale="log", xlabel="T", ylabel="regret R_T", title="Rademacher adversary, d=10, D=L=1")
-    ax.legend()
+    ax.set(xscale="log", yscale="log", xlabel="horizon T (rounds)", ylabel="regret R_T",
+           title="Rademacher adversary, d=10, D=L=1")
+    ax.legend(loc="upper left", fontsize=7)
     return save(fig, outdir, "regret")

@@ -68,7 +68,7 @@ def claims(data, ctx):
 
 
 def figures(data, ctx, outdir):
-    from theory_bench.results.plotting import COLORS, band, figure, save
+    from theory_bench.results.plotting import COLORS, band, figure, legend_below, save
     T, _ = horizon(ctx.quick)
     ck = checkpoints(T)
     fig, axes = figure(ncols=3, width=4.0)
@@ -77,8 +77,8 @@ def figures(data, ctx, outdir):
             r = data[name, opt]
             band(ax, ck, r["goldstein"], f"{opt}, sampled (K={K})", COLORS[opt])
             band(ax, ck, r["window"], f"{opt}, trajectory window", COLORS[opt], ls="--")
-        ax.axhline(data[name, "start"], color="k", ls=":", label="at x0")
-        ax.set(xscale="log", yscale="log", xlabel="t", ylabel="(delta, q) stationarity",
-               title=f"{name}, skew={SKEW}: delta={DELTA}, l_inf ball, l_1 norm")
-        ax.legend()
+        ax.axhline(data[name, "start"], color="k", ls=":", label="sampled measure at the start x_0")
+        ax.set(xscale="log", yscale="log", xlabel="step t", ylabel=f"Goldstein ({DELTA}, l_1) measure at x_t",
+               title=f"{name}, skewed noise ({SKEW}): l_inf ball of radius {DELTA}")
+    legend_below(axes[0][1], ncol=3)            # the same five lines in every panel
     return save(fig, outdir, "stationarity")

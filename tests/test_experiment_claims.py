@@ -22,7 +22,7 @@ def quick_forms():
 def test_quick_form_end_to_end(name, tmp_path):
     if experiments.missing(name):
         pytest.skip(f"{name} needs {', '.join(experiments.missing(name))}")
-    claims, paths = run_experiment(name, quick=True, jobs=2, out=tmp_path / "results",
+    claims, paths = run_experiment(name, quick=True, jobs=None, out=tmp_path / "results",
                                    figures_dir=tmp_path / "figures", progress=False)
     assert claims
     for c in claims:
@@ -42,6 +42,6 @@ def test_quick_form_end_to_end(name, tmp_path):
 def test_full_form(name, tmp_path):
     if experiments.missing(name):
         pytest.skip(f"{name} needs {', '.join(experiments.missing(name))}")
-    claims, _ = run_experiment(name, quick=False, jobs=2, out=tmp_path / "results",
+    claims, _ = run_experiment(name, quick=False, jobs=None, out=tmp_path / "results",
                                figures_dir=tmp_path / "figures", progress=False)
     assert all(c.status == "passed" for c in claims), [(c.id, c.status) for c in claims]

@@ -16,7 +16,7 @@ from theory_bench.torch.adapter import named_factory  # noqa: E402
 def test_claims_on_a_subset(tmp_path, monkeypatch):
     keep = (zoo.SGD, zoo.SIGNSGD, zoo.STOSIGN, "Lion (lion-pytorch)")
     monkeypatch.setattr(zoo, "ZOO", tuple(z for z in zoo.ZOO if z[0] in keep))
-    claims, paths = run_experiment("zoo", quick=True, jobs=2, out=tmp_path / "results",
+    claims, paths = run_experiment("zoo", quick=True, jobs=None, out=tmp_path / "results",
                                    figures_dir=tmp_path / "figures", progress=False)
     assert [c.id for c in claims] == ["zoo-sgd-converges", "zoo-signsgd-stuck", "zoo-signsgd-wrong-way",
                                       "zoo-stosign-regret"]

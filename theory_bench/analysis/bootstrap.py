@@ -27,7 +27,9 @@ def mean_interval(samples, level=0.95, n_boot=2000, seed=0):
     samples = np.asarray(samples, dtype=np.float64)
     rng = np.random.default_rng(seed)
     n = samples.shape[0]
-    means = np.stack([samples[rng.integers(0, n, n)].mean(axis=0) for _ in range(n_boot)])
+    rows = rng.integers(0, n, (n_boot, n))          # the same draws as one resample at a time
+    chunk = max(1, 2 ** 22 // max(1, samples[0].size * n))          # at most 32 MiB of gathered rows at once
+    means = np.concatenate([samples[rows[k:k + chunk]].mean(axis=1) for k in range(0, n_boot, chunk)])
     alpha = (1 - level) / 2
     return samples.mean(axis=0), np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
 

@@ -25,6 +25,12 @@ _POOLS = {}          # jobs -> a live executor: its workers stay warm (imports, 
 
 
 def default_jobs():
+    """``$THEORY_BENCH_JOBS`` if set (an int >= 1), else the number of cores, at most 8."""
+    env = os.environ.get("THEORY_BENCH_JOBS")
+    if env:
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ValueError(f"THEORY_BENCH_JOBS must be an integer >= 1, got {env!r}")
+        return int(env)
     return max(1, min(os.cpu_count() or 1, 8))
 
 

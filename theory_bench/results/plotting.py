@@ -14,7 +14,7 @@ def figure(ncols=1, nrows=1, width=5.0, height=3.8):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     plt.rcParams.update({"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 7,
-                         "axes.titlesize": 9, "figure.dpi": 110})
+                         "axes.titlesize": 9, "axes.labelsize": 9, "figure.dpi": 110})
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
     return fig, axes
 
@@ -31,6 +31,31 @@ def band(ax, t, samples, label, color=None, level=0.95, **kw):
     ax.plot(t, m, label=label, color=color, **kw)
 
 
+# Distinct colours and dashes for the variants of a figure with many lines (none of them the red
+# of SignSGD or the blue of StoSignSGD, which stay the references), so that every line is
+# identifiable in print as well as on screen.
+DISTINCT = ["#e69f00", "#009e73", "#9467bd", "#000000", "#cc79a7", "#8c564b", "#56b4e9", "#7f7f7f", "#bcbd22"]
+DASHES = ["-", "--", "-.", ":"]
+
+
+def style(k):
+    """The ``k``-th of the distinct (colour, line style) pairs: colours first, then dashes."""
+    return DISTINCT[k % len(DISTINCT)], DASHES[(k // len(DISTINCT)) % len(DASHES)]
+
+
+def legend_right(ax, **kw):
+    """The legend outside the axes, to their right, so that it hides no data."""
+    kw.setdefault("fontsize", 7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+
+
+def legend_below(ax, ncol=1, offset=0.3, **kw):
+    """The legend outside the axes, under them: ``offset`` (a fraction of the axes' height) clears
+    the x label, more for rotated tick labels."""
+    kw.setdefault("fontsize", 7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -offset), borderaxespad=0.0, ncol=ncol, **kw)
+
+
 def save(fig, outdir, name):
     """Write ``name.png`` and ``name.pdf`` under ``outdir``; return both paths."""
     import matplotlib.pyplot as plt
@@ -40,7 +65,8 @@ def save(fig, outdir, name):
     paths = [outdir / f"{name}.png", outdir / f"{name}.pdf"]
     for p in paths:
         tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")
-        fig.savefig(tmp, dpi=130 if p.suffix == ".png" else None, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
+        fig.savefig(tmp, dpi=130 if p.suffix == ".png" else None, bbox_inches="tight",       # legends outside kept
+                    metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
         tmp.replace(p)
     plt.close(fig)
     return paths
