@@ -171,7 +171,7 @@ def claims(data, ctx):
     T, seeds = horizon(ctx.quick)
     n = ctx.n_seeds(seeds)
     hinge, small = HINGE[0], "small"
-    setup = lambda what: f"{what}, lr = lr_p / 100, eta_t = lr / sqrt(t), T = {T}, {n} seeds"
+    setup = lambda what: f"{what}, lr = lr_p / 100, eta_t = lr / sqrt(t), T = {T}, {n} seeds, correctly rounded"
     d = lambda prob, label, setting: data[prob, small, label, setting]
 
     def ratio(prob, label, setting, what):
@@ -259,7 +259,8 @@ def table(data, ctx):
                 "Cells: final gap f(x_avg_T) - f* relative to the same optimizer's fp64 run, with its 95% bootstrap "
                 f"interval (bold: surely above {FAIL_FACTOR:g}x), and the largest stored step max |x_(t+1) - x_t| / "
                 "eta_t. Verdicts: diverges (gap above the initial gap), stalls (most coordinates stopped moving "
-                "before T/2). SR: stochastic rounding. FP8: e5m2 gradients, e4m3 state, bf16 weights. "
+                "before T/2). SR: stochastic rounding; nearest rounding is correctly rounded from the double "
+                "(Precision(via_fp32=False), not through fp32). FP8: e5m2 gradients, e4m3 state, bf16 weights. "
                 "L1 (diabetes), the theory step and every setting, with flushed fractions and steps to target: "
                 "figures/precision_full.md.")
     return "\n".join(rows)
