@@ -244,9 +244,9 @@ def figures(data, ctx, outdir):
     with the weighted optimum (where local envelopes stall) as a black line."""
     from theory_bench.results.plotting import band, figure, legend_below, save
     fig, grid = figure(ncols=3, nrows=2, width=4.0, height=3.2)
-    axes = [list(grid.ravel())]
+    axes = list(grid.ravel())
     styles = {1: (":", "o"), 4: ("-.", "s"), 16: ("--", "^"), 64: ("-", "D")}
-    for ax, (name, _), title in zip(axes[0], PROBLEMS, LABELS):
+    for ax, (name, _), title in zip(axes, PROBLEMS, LABELS):
         for label, color in ((VOTE, "#d62728"), (STOSIGN, "#1f77b4")):
             for M in WORKERS:
                 r = data[name, label, M]
@@ -254,11 +254,11 @@ def figures(data, ctx, outdir):
                 band(ax, r["t"][0], np.maximum(r["gap"], 1e-12), f"{label}, M = {M}", color, ls=ls, marker=marker,
                      markevery=0.2, markersize=3.5, lw=1.2)
         ax.set(xscale="log", yscale="log", xlabel="step t", ylabel="gap f(x_avg) - f*", title=title)
-    key = axes[0][-1]                    # the last slot holds the legend of the four method panels
-    key.axis("off")
-    key.legend(*axes[0][0].get_legend_handles_labels(), loc="center", ncol=2, fontsize=8,
-               title="the first four panels: method, workers M")
-    ax = axes[0][len(PROBLEMS)]
+    legend_slot = axes[-1]               # the last slot holds the legend of the four method panels
+    legend_slot.axis("off")
+    legend_slot.legend(*axes[0].get_legend_handles_labels(), loc="center", ncol=2, fontsize=8,
+                       title="the first four panels: method, workers M")
+    ax = axes[len(PROBLEMS)]
     for key, ls in (("heterogeneous", "-"), ("homogeneous", ":")):
         for label, color in ((STOSIGN, "#1f77b4"), (SHARED, "#2ca02c")):
             r = data[key, SHARDED[0], label]

@@ -186,6 +186,13 @@ def round_array_stochastic(x, out, key, t, m, emin, maxv, saturate, via_fp32):
         out[i] = round_stochastic(x[i], uniform01(kt, i), m, emin, maxv, saturate, via_fp32)
 
 
+def check_via_fp32(via_fp32):
+    """``via_fp32`` as a bool if it is one, else a ValueError naming it."""
+    if not isinstance(via_fp32, (bool, np.bool_)):
+        raise ValueError(f"via_fp32 must be True or False, got {via_fp32!r}")
+    return bool(via_fp32)
+
+
 def round_to(x, fmt, rounding="nearest", key=None, t=0, via_fp32=False):
     """``x`` (any shape, converted to float64) rounded to the format ``fmt``, as float64.
 
@@ -194,8 +201,7 @@ def round_to(x, fmt, rounding="nearest", key=None, t=0, via_fp32=False):
     ``rounding="stochastic"`` needs ``key`` (an int): the same ``(key, t)`` gives the same draws,
     element ``i`` of the flattened array using the ``i``-th uniform of step ``t``.
     """
-    if not isinstance(via_fp32, (bool, np.bool_)):
-        raise ValueError(f"via_fp32 must be True or False, got {via_fp32!r}")
+    check_via_fp32(via_fp32)
     f = get_format(fmt)
     check_rounding(rounding, f)
     a = np.asarray(x, dtype=np.float64)
@@ -242,9 +248,7 @@ class Precision:
         check_rounding(rounding, self.grad, self.state, self.weights,
                        fix="set grad=, state= or weights= to a format such as 'bf16' or 'e4m3'")
         self.rounding, self.scaling = rounding, check_scaling(scaling)
-        if not isinstance(via_fp32, (bool, np.bool_)):
-            raise ValueError(f"via_fp32 must be True or False, got {via_fp32!r}")
-        self.via_fp32 = bool(via_fp32)
+        self.via_fp32 = check_via_fp32(via_fp32)
 
     @property
     def is_default(self):
