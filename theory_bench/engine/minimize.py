@@ -57,8 +57,8 @@ def minimize(grad, x0, optimizer, T, *, args=(), seed=0, box=None, loss=None, ch
     x, x_avg = x0, np.zeros(d)                     # prepare's x0 is our own copy: it becomes the iterate
     rec = records(ckpts.shape[0], d, R, keep)
     wd = d if window is not None else 0
-    call = (x, x_avg, S, h, key, rng, args, kind, optimizer.lr, table, lo, hi, boxed, ckpts, rec, win, np.zeros(wd),
-            np.zeros(wd))
+    call = (optimizer.kernel, x, x_avg, S, h, key, rng, args, kind, optimizer.lr, table, lo, hi, boxed, ckpts, rec, win,
+            np.zeros(wd), np.zeros(wd))
     if low is None:
         loop, path = loop_for(grad, optimizer.kernel)
     else:

@@ -26,7 +26,7 @@ from theory_bench.engine.run_loop import (NONFINITE_ITERATE, OK, grad_status, re
                                           update_average)
 from theory_bench.engine.window import window_step, window_value
 
-GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.engine.loop_cache
+GRAD = None  # bound per oracle by theory_bench.engine.loop_cache; the kernel is the loop's argument ``step``
 GRAD_AT, STATE_AT, WEIGHTS_AT, FLAGS_AT = 0, 5, 10, 15     # offsets in Precision.packed
 
 
@@ -91,7 +91,7 @@ def step_stats(x, x_prev, eta, t, last_move):
     return worst / eta
 
 
-def run_precision_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, hi, boxed, checkpoints, rec, win,
+def run_precision_horizon(step, x, x_avg, S, h, key, rng, args, kind, lr, table, lo, hi, boxed, checkpoints, rec, win,
                           anchor, gsum, prec, low, t_from, t_to, c):
     """Steps ``t_from .. t_to`` in number formats; ``low = (g_low, x_prev, counts, largest, last_move)``
     (``low_buffers``) carries the rounding's buffers and statistics from segment to segment."""
@@ -120,7 +120,7 @@ def run_precision_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, h
                 win_vals[c] = window_value(win, gsum)
         eta = step_size(kind, lr, table, t)
         x_prev[:] = x
-        STEP(x, g_low, S, h, eta, t, key)
+        step(x, g_low, S, h, eta, t, key)
         for r in range(R):
             round_vector(S[r], prec, STATE_AT, stochastic, scaled, rk, r + 1, t, counts)
         round_vector(x, prec, WEIGHTS_AT, stochastic, False, rk, R + 1, t, counts)

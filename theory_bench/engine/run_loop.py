@@ -4,9 +4,11 @@
 compiled with ``cache=True`` in a generated module when the oracle is an importable numba
 function (the fast path: no compile in a second process), compiled without cache when it is
 not importable (defined in ``__main__`` or inside a function), and run as plain Python with a
-plain Python oracle (the slow path). In all three, ``GRAD`` (the oracle) and ``STEP`` (the
-optimizer kernel) are globals bound per oracle, and every per-step helper below is jitted,
-so the three paths perform the same floating-point operations in the same order.
+plain Python oracle (the slow path). In all three ``GRAD`` (the oracle) is a global bound per
+oracle and the optimizer's kernel is the loop's first argument ``step``: compiled, one loop per
+oracle serves every kernel, called through a function pointer (``loop_cache.KernelArgumentLoop``),
+so a new optimizer costs the compile of its kernel, not of the loop. Every per-step helper below is
+jitted, so the three paths perform the same floating-point operations in the same order.
 
 Conventions: ``x_1 = x0``; at step ``t = 1..T`` the oracle is called at ``x_t``, the average
 ``x_avg_t = mean(x_1..x_t)`` is updated, the kernel makes ``x_{t+1}`` and the box clips it.
@@ -35,7 +37,7 @@ from theory_bench.engine.window import window_step, window_value
 # Status codes returned by run_horizon; theory_bench.engine.minimize turns them into exceptions.
 OK, BAD_SHAPE, NONFINITE_GRAD, NONFINITE_ITERATE, BAD_STEP_SHAPE = 0, 1, 2, 3, 4
 
-GRAD = STEP = None  # bound per oracle and optimizer by theory_bench.engine.loop_cache
+GRAD = STEP = None  # bound by theory_bench.engine.loop_cache: GRAD per oracle, STEP for run_user_horizon
 
 
 @njit(cache=True)
@@ -122,9 +124,11 @@ def grad_status(g, d):
     return OK, -1
 
 
-def run_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, hi, boxed, checkpoints, rec, win, anchor,
+def run_horizon(step, x, x_avg, S, h, key, rng, args, kind, lr, table, lo, hi, boxed, checkpoints, rec, win, anchor,
                 gsum, t_from, t_to, c):
-    """Steps ``t_from .. t_to`` of our optimizers' loop. ``rec = (xs, xs_avg, state_sums, win_vals)``."""
+    """Steps ``t_from .. t_to`` of our optimizers' loop: ``step`` the optimizer's kernel (an argument, called
+    through a pointer: one compiled loop per oracle serves every kernel), ``rec = (xs, xs_avg, state_sums,
+    win_vals)``."""
     d = x.shape[0]
     n_ck = checkpoints.shape[0]
     window_on = win[0] > 0.0
@@ -142,7 +146,7 @@ def run_horizon(x, x_avg, S, h, key, rng, args, kind, lr, table, lo, hi, boxed, 
             window_step(win, anchor, gsum, x, g)
             if at_ck:
                 win_vals[c] = window_value(win, gsum)
-        STEP(x, g, S, h, step_size(kind, lr, table, t), t, key)
+        step(x, g, S, h, step_size(kind, lr, table, t), t, key)
         averaged = t < t_to and not at_ck
         bad = settle(x, lo, hi, boxed, x_avg, t + 1 if averaged else 0)
         if bad >= 0:
