@@ -69,3 +69,11 @@ def poisoned(x, rng, plan):
     if plan[0] == plan[1]:
         g[int(plan[2])] = plan[3]
     return g
+
+
+@njit(cache=True)
+def strided_sign(x, rng, buf):
+    """``sign(x - 0.3)`` returned as every other entry of ``buf``: a strided (non-contiguous) vector."""
+    for i in range(x.shape[0]):
+        buf[2 * i] = np.sign(x[i] - 0.3)
+    return buf[::2]

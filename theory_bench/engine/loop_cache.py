@@ -116,7 +116,7 @@ class KernelArgumentLoop:
                 try:
                     d.compile(pointer)
                     return
-                except errors.TypingError:
+                except (errors.TypingError, ValueError):   # numba 0.68 types a mismatched call as ValueError
                     pass                 # the oracle's output is not a C-contiguous float64 vector
             d.compile(tuple(argtypes))   # compiled for this kernel, as a bound global would be
         finally:
