@@ -45,7 +45,8 @@ def test_one_compiled_loop_per_oracle_serves_every_kernel():
     from numba.core import types
 
     import theory_bench as tb
-    from theory_bench.engine.loop_cache import KernelArgumentLoop, loop_for
+    from theory_bench.engine.kernel_argument import KernelArgument
+    from theory_bench.engine.loop_cache import loop_for
     from tests.oracles import noisy_quadratic
     opts = (tb.optimizers.SGD(0.1), tb.optimizers.StoSignSGD(0.1), tb.optimizers.Adam(0.1))
     for opt in opts:
@@ -55,7 +56,7 @@ def test_one_compiled_loop_per_oracle_serves_every_kernel():
         np.testing.assert_array_equal(fast.xs, slow.xs)
     loops = {id(loop_for(noisy_quadratic, opt.kernel)[0]) for opt in opts}
     loop = loop_for(noisy_quadratic, opts[0].kernel)[0]
-    assert len(loops) == 1 and isinstance(loop, KernelArgumentLoop)
+    assert len(loops) == 1 and isinstance(loop, KernelArgument)
     assert [type(sig[0]) for sig in loop.dispatcher.signatures] == [types.FunctionType]
 
 

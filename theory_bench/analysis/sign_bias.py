@@ -23,9 +23,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from scipy.stats import norm
 
 from theory_bench.analysis.concentration import bernstein_radius
+from theory_bench.engine.kernel_argument import KernelArgument
 
 
 @dataclass
@@ -48,13 +50,22 @@ def step_draws(opt, gradients, *, warmup=(), seed=0):
         opt.kernel(xw, np.asarray(g, dtype=np.float64), S0, h, 1.0, t, keys[-1])
     t = len(warmup) + 1
     out = StepDraws(np.empty((n, d)), np.empty((n, d)), np.empty((n, d)))
-    for k in range(n):
-        x, S = x0.copy(), S0.copy()
-        opt.kernel(x, gradients[k], S, h, 1.0, t, keys[k])
-        xb = x0.copy()
-        base.kernel(xb, gradients[k], S0[:-1].copy(), hb, 1.0, t, keys[k])
-        out.s[k], out.u[k], out.B[k] = -x, -xb, S[-1]
+    _DRAWS.call(opt.kernel, base.kernel, np.ascontiguousarray(gradients), x0, S0, h, hb, t, keys, out.s, out.u, out.B)
     return out
+
+
+@njit(cache=True)
+def _draws(kernel, base_kernel, gradients, x0, S0, h, hb, t, keys, s, u, B):
+    """Row ``k``: one step of ``kernel`` and of ``base_kernel`` from ``(x0, S0)`` with the key ``keys[k]``."""
+    for k in range(gradients.shape[0]):
+        x, S = x0.copy(), S0.copy()
+        kernel(x, gradients[k], S, h, 1.0, t, keys[k])
+        xb, Sb = x0.copy(), S0[:-1].copy()
+        base_kernel(xb, gradients[k], Sb, hb, 1.0, t, keys[k])
+        s[k], u[k], B[k] = -x, -xb, S[-1]
+
+
+_DRAWS = KernelArgument(_draws, kernels=(0, 1))   # compiled once for every pair of kernels
 
 
 @dataclass

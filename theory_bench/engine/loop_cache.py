@@ -10,9 +10,9 @@ any of them gives a new file instead of a stale cache.
 
 The kernel is not bound: the loops ``run_loop.run_horizon`` and ``precision_loop.run_precision_horizon``
 take it as their first argument, typed as a first-class function of the one kernel signature
-(``KERNEL_SIGNATURE``), so one compiled loop serves every kernel and a new optimizer costs the
+(``kernel_argument.KERNEL_SIGNATURE``), so one compiled loop serves every kernel and a new optimizer costs the
 compile of its kernel (about 0.1 s) instead of one loop per (oracle, kernel) (about 2 s):
-``KernelArgumentLoop``. The call through a pointer costs nothing measurable (``theory-bench bench``).
+``theory_bench.engine.kernel_argument``. The call through a pointer costs nothing measurable (``theory-bench bench``).
 A loop whose arguments do not fit that signature (an oracle that returns a strided or read-only
 array) is compiled for the kernel itself, as before. ``run_loop.run_user_horizon`` (a user's
 optimizer, any signature) keeps its ``STEP`` bound as a global.
@@ -21,18 +21,17 @@ The files go to ``loops/`` under ``theory_bench.engine.cache_dir.cache_root``; d
 """
 import importlib
 import sys
-import types
-
 import inspect
+import types
 
 import numba
 import numpy as np
-from numba.core import errors
 from numba.core import types as nbt
 from numba.core.registry import CPUDispatcher
 
 from theory_bench.engine import run_loop
 from theory_bench.engine.codegen import compile_bound
+from theory_bench.engine.kernel_argument import ROWS, VECTOR, KernelArgument
 
 _LOADED = {}
 
@@ -56,10 +55,8 @@ def importable_name(f):
     return (mod, qual) if obj is f else None
 
 
-# The kernel's one signature, ``kernel(x, g, S, h, lr, t, key)`` (theory_bench.engine.optimizer).
-_VECTOR, _ROWS = nbt.float64[::1], nbt.float64[:, ::1]
-KERNEL_SIGNATURE = nbt.void(_VECTOR, _VECTOR, _ROWS, _VECTOR, nbt.float64, nbt.int64, nbt.uint64)
-_KERNEL_ARGUMENTS = {1: _VECTOR, 3: _ROWS, 4: _VECTOR, 5: nbt.uint64}   # loop argument -> its type there
+# The run loops pass these arguments to the kernel unchanged: the iterate, the state, the hyperparameters, the key.
+KERNEL_ARGUMENTS = {1: VECTOR, 3: ROWS, 4: VECTOR, 5: nbt.uint64}
 
 
 def takes_kernel(template):
@@ -80,51 +77,8 @@ def loop_for(grad, step, template=run_loop.run_horizon):
         memo, functions = (grad, step, template.__name__), {"GRAD": grad, "STEP": step}
     if memo not in _LOADED:
         loop, path = bound_loop(template, functions)
-        _LOADED[memo] = (KernelArgumentLoop(loop) if path != "python" and takes_kernel(template) else loop), path
+        _LOADED[memo] = (KernelArgument(loop, fixed=KERNEL_ARGUMENTS) if path != "python" and takes_kernel(template) else loop), path
     return _LOADED[memo]
-
-
-class KernelArgumentLoop:
-    """A compiled loop whose first argument is the optimizer's kernel, compiled for it as a
-    first-class function of ``KERNEL_SIGNATURE``: the kernel is called through a pointer, and the
-    loop's other argument types alone decide whether it is compiled again. ``compile(argtypes)``
-    (``theory_bench.engine.segments.compile_loop``) must come before a call with new argument types:
-    the dispatcher itself never compiles at call time, so a call never specialises on one kernel."""
-
-    def __init__(self, dispatcher):
-        self.dispatcher = dispatcher
-
-    @property
-    def stats(self):
-        return self.dispatcher.stats
-
-    def compile(self, argtypes):
-        kernel, rest = argtypes[0], tuple(argtypes[1:])
-        pointer = (nbt.FunctionType(KERNEL_SIGNATURE), *rest)
-        d = self.dispatcher
-        fits = isinstance(kernel, nbt.Dispatcher) and all(argtypes[i] == ty for i, ty in _KERNEL_ARGUMENTS.items())
-        if fits:
-            try:
-                kernel.dispatcher.compile(KERNEL_SIGNATURE.args)     # a lookup once compiled (or cached)
-            except errors.TypingError:
-                fits = False            # a kernel of another signature: compiled into the loop below
-        if (fits and pointer in d.overloads) or tuple(argtypes) in d.overloads:
-            return
-        d.disable_compile(False)
-        try:
-            if fits:
-                try:
-                    d.compile(pointer)
-                    return
-                except (errors.TypingError, ValueError):   # numba 0.68 types a mismatched call as ValueError
-                    pass                 # the oracle's output is not a C-contiguous float64 vector
-            d.compile(tuple(argtypes))   # compiled for this kernel, as a bound global would be
-        finally:
-            if d.signatures:
-                d.disable_compile(True)
-
-    def __call__(self, *call):
-        return self.dispatcher(*call)
 
 
 def bound_loop(template, functions):

@@ -6,7 +6,7 @@ function (the fast path: no compile in a second process), compiled without cache
 not importable (defined in ``__main__`` or inside a function), and run as plain Python with a
 plain Python oracle (the slow path). In all three ``GRAD`` (the oracle) is a global bound per
 oracle and the optimizer's kernel is the loop's first argument ``step``: compiled, one loop per
-oracle serves every kernel, called through a function pointer (``loop_cache.KernelArgumentLoop``),
+oracle serves every kernel, called through a function pointer (``theory_bench.engine.kernel_argument``),
 so a new optimizer costs the compile of its kernel, not of the loop. Every per-step helper below is
 jitted, so the three paths perform the same floating-point operations in the same order.
 
