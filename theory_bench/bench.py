@@ -224,6 +224,33 @@ def loop_cache_times():
     return float(first), float(second)
 
 
+def kernel_pointer_ratio(opt, d=100, T=100_000):
+    """Steps per second of the run loop as ``minimize`` runs it (the kernel a first-class argument,
+    called through a pointer: ``theory_bench.engine.kernel_argument``) over the same loop compiled
+    for this kernel (numba calls a jitted argument directly and may inline it), best of 5 each, on
+    the one-sample hinge at ``d``."""
+    import numba
+
+    from theory_bench.engine import loop_cache, run_loop
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(500, d))
+    y = np.sign(A @ rng.normal(size=d))
+    best = lambda: min(minimize(hinge_sample_grad, np.zeros(d), opt, T, args=(A, y), box=(-1.0, 1.0),
+                                checkpoints=[T]).wall_s for _ in range(5))
+    memo = (hinge_sample_grad, True, run_loop.run_horizon.__name__)
+    loop_cache.loop_for(hinge_sample_grad, opt.kernel)
+    pointer = loop_cache._LOADED[memo]
+    minimize(hinge_sample_grad, np.zeros(d), opt, 10, args=(A, y))          # compiled (or loaded) first
+    through_pointer = best()
+    loop_cache._LOADED[memo] = numba.njit(loop_cache.bind(run_loop.run_horizon, {"GRAD": hinge_sample_grad})), "jit"
+    try:
+        minimize(hinge_sample_grad, np.zeros(d), opt, 10, args=(A, y))
+        compiled_in = best()
+    finally:
+        loop_cache._LOADED[memo] = pointer
+    return compiled_in / through_pointer
+
+
 def latency_rows(quick=False):
     """The wall times the docs quote, measured here (``quick`` skips the certified optima)."""
     from theory_bench import problems                 # a front door may reach the catalogue
@@ -238,6 +265,9 @@ def latency_rows(quick=False):
         lambda: minimize_any(PyStoSignSGD(p.lr), p.oracle, p.x0, T, args=p.args, box=p.box), repeats=3) / T
     rows["python oracle step, d=100 (us)"] = 1e6 * best_time(
         lambda: minimize(p.oracle.py_func, p.x0, O.StoSignSGD(p.lr), T, args=p.args, box=p.box), repeats=3) / T
+    for opt in (O.SignSGD(0.1), O.StoSignSGD(0.1)):
+        rows[f"run loop {opt.name}, kernel through a pointer / compiled in, d=100 (steps/s ratio)"] = \
+            kernel_pointer_ratio(opt)
     compile_s, load_s = loop_cache_times()
     rows["run loop: compile, fresh cache (s)"] = compile_s
     rows["run loop: load from disk cache (s)"] = load_s

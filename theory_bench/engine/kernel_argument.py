@@ -5,7 +5,7 @@ own), so a loop over ``k`` kernels would be compiled ``k`` times, about 2 s each
 the suite has one signature, ``kernel(x, g, S, h, lr, t, key)`` (``theory_bench.engine.optimizer``):
 ``KERNEL_SIGNATURE``. ``KernelArgument`` compiles the function once with those arguments typed as
 first-class functions of that signature, so every kernel runs in the same compiled code (the call
-through a pointer costs nothing measurable: ``theory-bench bench``), and a new kernel costs its own
+through a pointer costs nothing: ``theory_bench.bench.kernel_pointer_ratio``), and a new kernel costs its own
 compile only. Where the arguments do not fit (a strided gradient, a kernel of another signature),
 the function is compiled for those kernels themselves, as numba would.
 

@@ -12,7 +12,7 @@ The kernel is not bound: the loops ``run_loop.run_horizon`` and ``precision_loop
 take it as their first argument, typed as a first-class function of the one kernel signature
 (``kernel_argument.KERNEL_SIGNATURE``), so one compiled loop serves every kernel and a new optimizer costs the
 compile of its kernel (about 0.1 s) instead of one loop per (oracle, kernel) (about 2 s):
-``theory_bench.engine.kernel_argument``. The call through a pointer costs nothing measurable (``theory-bench bench``).
+``theory_bench.engine.kernel_argument``. The call through a pointer costs nothing (``theory_bench.bench.kernel_pointer_ratio``).
 A loop whose arguments do not fit that signature (an oracle that returns a strided or read-only
 array) is compiled for the kernel itself, as before. ``run_loop.run_user_horizon`` (a user's
 optimizer, any signature) keeps its ``STEP`` bound as a global.
