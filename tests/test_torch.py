@@ -218,7 +218,7 @@ def test_bad_input_is_named():
         sign_convert(torch.optim.SGD([x], lr=0.1), envelope="foo")
     with pytest.raises(ValueError, match="sign_convert takes a torch.optim.Optimizer instance"):
         sign_convert(NumbaStoSign(0.1))
-    with pytest.raises(ValueError, match="lr must be > 0, got -1"):
+    with pytest.raises(ValueError, match="lr must be finite and >= 0, got -1"):
         StoSignSGD([x], lr=-1)
     with pytest.raises(ValueError, match="noise must be 'uniform'.*or 'counter'"):
         StoSignSGD([x], lr=0.1, noise="gaussian")

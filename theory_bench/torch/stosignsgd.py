@@ -12,9 +12,10 @@ learning rate is bit-identical to ``theory_bench.minimize`` (one parameter, same
 import numpy as np
 import torch
 
-from theory_bench.engine.optimizer import nonnegative, positive, unit_interval
+from theory_bench.engine.optimizer import nonnegative, unit_interval
 from theory_bench.optimizers.stosignsgd import stosign_practical_core, stosign_theory_core
 from theory_bench.torch.gradient_checks import check_gradients, check_parameter, check_step_size
+from theory_bench.torch.state_checks import check_saved_state, check_state, learning_rate
 from theory_bench.torch.noise import check_noise, noise_key, param_key, uniforms_for
 
 FUSED_DTYPES = (torch.float32, torch.float64)
@@ -43,7 +44,7 @@ class StoSignSGD(torch.optim.Optimizer):
 
     def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None,
                  check_finite=True):
-        defaults = dict(lr=positive("lr", lr), beta1=unit_interval("beta1", beta1),
+        defaults = dict(lr=nonnegative("lr", learning_rate(lr)), beta1=unit_interval("beta1", beta1),
                         weight_decay=nonnegative("weight_decay", weight_decay))
         super().__init__(params, defaults)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -62,15 +63,19 @@ class StoSignSGD(torch.optim.Optimizer):
                 loss = closure()
         check_gradients(self.param_groups, self.t + 1, "StoSignSGD")
         k = 0
-        for group in self.param_groups:
+        for group in self.param_groups:                # everything checked before anything moves
             for p in group["params"]:
                 if p.grad is not None:
-                    check_step_size(p, group["lr"], k, "StoSignSGD")
+                    if p.grad.is_sparse:
+                        raise ValueError(f"StoSignSGD does not take sparse gradients (parameter {k}); use dense "
+                                         "parameters (nn.Embedding(sparse=False)); no parameter was changed")
+                    check_step_size(p, learning_rate(group["lr"], k), k, "StoSignSGD")
+                    check_state(self.state.get(p, {}), p, self.state_dtype or p.dtype, k, "StoSignSGD")
                 k += 1
         self.t += 1
         k = 0
         for group in self.param_groups:
-            lr, b1, wd = group["lr"], group["beta1"], group["weight_decay"]
+            lr, b1, wd = learning_rate(group["lr"], k), group["beta1"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p, lr, b1, wd, k)
@@ -85,8 +90,6 @@ class StoSignSGD(torch.optim.Optimizer):
 
     def _update(self, p, lr, b1, wd, k):
         g = p.grad
-        if g.is_sparse:
-            raise ValueError("StoSignSGD does not take sparse gradients; use dense parameters")
         state = self.state[p]
         dtype = self.state_dtype or p.dtype
         if not state:
@@ -99,6 +102,8 @@ class StoSignSGD(torch.optim.Optimizer):
                 stosign_practical_core(x, g, state["m"].view(-1).numpy(), G, b1, wd, lr, self.t, param_key(self.key, k))
             else:
                 stosign_theory_core(x, g, G, lr, self.t, param_key(self.key, k))
+            for written in (p, *state.values()):      # written through numpy: tell autograd, as in-place ops do
+                torch.autograd.graph.increment_version(written)
             return
         if b1 > 0 or wd > 0:
             m = state["m"]
@@ -134,7 +139,12 @@ class StoSignSGD(torch.optim.Optimizer):
         extra = state_dict.pop("stosign", None)
         if extra is None:
             raise ValueError("this state_dict has no 'stosign' entry: it was not saved by theory_bench.torch.StoSignSGD")
+        saved = check_saved_state(state_dict, self.param_groups, "StoSignSGD")
         super().load_state_dict(state_dict)
+        if self.state_dtype is not None:              # torch casts state to the parameter's dtype: undo it, exactly
+            for p, tensors in saved.items():
+                for name, value in tensors.items():
+                    self.state[p][name] = value.to(device=p.device, dtype=self.state_dtype, copy=True)
         self.t, self.seed, self.noise = extra["t"], extra["seed"], extra["noise"]
         self.uniforms, self.key = uniforms_for(self.noise, self.seed), np.uint64(noise_key(self.seed))
         if self.noise == "uniform":
