@@ -45,7 +45,8 @@ def stirling_abs_walk(T):
         return float(Decimal(T) * c)
 
 
-@pytest.mark.parametrize("T", [*range(1, 21), 10 ** 3, 10 ** 3 + 1, 10 ** 4, 10 ** 4 + 1, 10 ** 5, 10 ** 6])
+@pytest.mark.parametrize("T", [*range(1, 21), 10 ** 3, 10 ** 3 + 1, 10 ** 4, 10 ** 4 + 1, 10 ** 5,
+                               pytest.param(10 ** 6, marks=pytest.mark.slow)])     # 10^6: 9 s of exact integers
 def test_expected_abs_walk_against_exact_integers(T):
     exact = exact_abs_walk(T)
     assert abs(expected_abs_walk(T) - exact) <= 1e-13 * exact
