@@ -152,3 +152,21 @@ def test_the_default_noise_is_unbiased_in_every_parameter_dtype(dtype):
         u = torch.rand(N_DRAWS, generator=torch.Generator().manual_seed(1), dtype=torch.bfloat16)
         s = sto_sign(torch.full((N_DRAWS,), RATIO), torch.ones(N_DRAWS), u)
         assert mean_sign_z(s, RATIO) < -Z_1E6
+
+
+def test_low_precision_rounds_moments_never_the_step_counter_and_takes_lr_0():
+    """A 0-d parameter's Adam state: ``step`` has the moments' shape; e4m3 would stop it at 16."""
+    from theory_bench.torch.low_precision import LowPrecisionOptimizer
+    p = torch.nn.Parameter(torch.tensor(0.5))
+    opt = LowPrecisionOptimizer(torch.optim.Adam([p], lr=0.01), recipe="fp8")
+    for t in range(40):
+        p.grad = torch.tensor(0.1)
+        opt.step()
+    assert float(opt.state[p]["step"]) == 40.0
+    moment = float(opt.state[p]["exp_avg"])
+    assert moment == float(torch.tensor(moment).to(torch.float8_e4m3fn).float())     # the moment is e4m3
+    warm = LowPrecisionOptimizer(torch.optim.SGD([p], lr=0.0, momentum=0.9), recipe="fp8")
+    before = p.detach().clone()
+    p.grad = torch.tensor(0.1)
+    warm.step()
+    assert torch.equal(p.detach(), before)

@@ -3,8 +3,9 @@
 ``LowPrecisionOptimizer(optimizer, recipe="fp8", seed=0)`` steps ``optimizer`` as usual (in the
 parameters' own dtype, from the stored values), then rounds every floating-point state tensor the
 size of its parameter (``exp_avg``, ``exp_avg_sq``, ``m``, ``G``, ``momentum_buffer``, ...) to
-``recipe.state`` and every parameter to ``recipe.weights``: the dequantise, update, quantise cycle
-of low-precision optimizer states and of BF16 master weights (docs/theory.md §6). With
+``recipe.state`` (never a step counter: ``COUNTERS``) and every parameter to ``recipe.weights``: the
+dequantise, update, quantise cycle of low-precision optimizer states and of BF16 master weights
+(docs/theory.md §6). With
 ``rounding="stochastic"`` the uniforms come from a ``torch.Generator`` seeded from ``seed`` (its
 state travels in ``state_dict``).
 
@@ -24,6 +25,12 @@ import torch
 from theory_bench.torch.casts import cast, power_of_two_scale, round_stochastic
 from theory_bench.torch.recipe import get_recipe
 from theory_bench.engine.precision import get_format
+
+
+# State that counts rather than measures: torch's optimizers keep the step as state "step" (a 0-d
+# float tensor, the shape of a 0-d parameter's moments); rounding it would stop it (at 16 in e4m3)
+# and corrupt the bias correction for good.
+COUNTERS = frozenset({"step"})
 
 
 def _round(x, fmt, rounding, scaling, generator):
@@ -85,7 +92,7 @@ class LowPrecisionOptimizer:
             for group, olds in zip(self.param_groups, before):
                 lr = float(group["lr"])
                 for p, old in zip(group["params"], olds):
-                    if p.numel():
+                    if p.numel() and lr > 0:          # a step at lr = 0 (a warm-up's first) has no update in lr units
                         self._largest = max(self._largest, float((p.detach() - old).abs().max()) / lr)
         return loss
 
@@ -93,8 +100,8 @@ class LowPrecisionOptimizer:
         r, state = self.recipe, self.optimizer.state.get(p, {})
         first = None
         for key, v in state.items():
-            if not (torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape):
-                continue
+            if key in COUNTERS or not (torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape):
+                continue                      # by role: moments and envelopes, never a step counter
             nonzero = v != 0
             _round(v, r.state, r.rounding, r.state_scaling, self.generator)
             c = self._counts.setdefault(key, [0, 0])
