@@ -170,3 +170,38 @@ def test_low_precision_rounds_moments_never_the_step_counter_and_takes_lr_0():
     p.grad = torch.tensor(0.1)
     warm.step()
     assert torch.equal(p.detach(), before)
+
+
+@pytest.mark.parametrize("backend", ["eager", pytest.param("inductor", marks=pytest.mark.slow)])   # inductor: 30 s cold
+def test_torch_compile_takes_the_step_and_a_training_step_that_calls_it(backend):
+    """Dynamo traces the training step and runs the optimizer step eagerly inside it (a documented
+    graph break: numba through numpy), so that step is the eager one bit for bit; the compiled
+    training step trains as the eager one. ``eager`` tests dynamo's tracing (what failed before),
+    ``inductor`` (``-m slow``) also its code generation."""
+    def run(compiled):
+        torch.manual_seed(0)
+        m = torch.nn.Linear(8, 2)
+        opt = StoSignSGD(m.parameters(), lr=0.01)
+        x = torch.randn(16, 8, generator=torch.Generator().manual_seed(1))
+
+        def train_step():
+            opt.zero_grad()
+            loss = m(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        step = torch.compile(train_step, backend=backend) if compiled else train_step
+        losses = [float(step().detach()) for _ in range(3)]
+        return losses, [p.detach().clone() for p in m.parameters()]
+    (eager, p_eager), (comp, p_comp) = run(False), run(True)
+    assert all(math.isclose(a, b, rel_tol=1e-5) for a, b in zip(eager, comp))
+    assert all(torch.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(p_eager, p_comp))
+    p = torch.nn.Parameter(torch.ones(5))
+    q = torch.nn.Parameter(torch.ones(5))
+    a, b = StoSignSGD([p], lr=0.1), StoSignSGD([q], lr=0.1)
+    compiled_step = torch.compile(b.step, backend=backend)
+    for t in range(3):
+        p.grad = q.grad = torch.full((5,), 0.3 - 0.2 * t)
+        a.step()
+        compiled_step()
+    assert torch.equal(p, q)

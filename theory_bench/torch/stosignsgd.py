@@ -28,6 +28,17 @@ def sto_sign(a, B, u):
     return torch.sign(a + B * (2.0 * u - 1.0))
 
 
+def fused_step(p, g, state, b1, wd, lr, t, key):
+    """One pass of the engine's kernel over the CPU tensors' memory (contiguous float32/float64)."""
+    x, g, G = p.detach().view(-1).numpy(), g.view(-1).numpy(), state["G"].view(-1).numpy()
+    if b1 > 0 or wd > 0:
+        stosign_practical_core(x, g, state["m"].view(-1).numpy(), G, b1, wd, lr, t, key)
+    else:
+        stosign_theory_core(x, g, G, lr, t, key)
+    for written in (p, *state.values()):      # written through numpy: tell autograd, as in-place ops do
+        torch.autograd.graph.increment_version(written)
+
+
 class StoSignSGD(torch.optim.Optimizer):
     """``StoSignSGD(params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None)``.
 
@@ -55,6 +66,7 @@ class StoSignSGD(torch.optim.Optimizer):
         self.key = np.uint64(noise_key(seed))
         self.t = 0
 
+    @torch.compiler.disable      # numba through numpy, and its checks: torch.compile runs the step eagerly (a graph break)
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
@@ -97,13 +109,7 @@ class StoSignSGD(torch.optim.Optimizer):
             if b1 > 0 or wd > 0:
                 state["m"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         if self._fused(p, dtype):                     # one pass of the engine's kernel over the tensors' memory
-            x, g, G = p.detach().view(-1).numpy(), g.view(-1).numpy(), state["G"].view(-1).numpy()
-            if b1 > 0 or wd > 0:
-                stosign_practical_core(x, g, state["m"].view(-1).numpy(), G, b1, wd, lr, self.t, param_key(self.key, k))
-            else:
-                stosign_theory_core(x, g, G, lr, self.t, param_key(self.key, k))
-            for written in (p, *state.values()):      # written through numpy: tell autograd, as in-place ops do
-                torch.autograd.graph.increment_version(written)
+            fused_step(p, g, state, b1, wd, lr, self.t, param_key(self.key, k))
             return
         if b1 > 0 or wd > 0:
             m = state["m"]
