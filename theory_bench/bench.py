@@ -237,9 +237,8 @@ def kernel_pointer_ratio(opt, d=100, T=100_000):
     y = np.sign(A @ rng.normal(size=d))
     best = lambda: min(minimize(hinge_sample_grad, np.zeros(d), opt, T, args=(A, y), box=(-1.0, 1.0),
                                 checkpoints=[T]).wall_s for _ in range(5))
-    memo = (hinge_sample_grad, True, run_loop.run_horizon.__name__)
-    loop_cache.loop_for(hinge_sample_grad, opt.kernel)
-    pointer = loop_cache._LOADED[memo]
+    memo = loop_cache.memo_key(hinge_sample_grad, opt.kernel)
+    pointer = loop_cache.loop_for(hinge_sample_grad, opt.kernel)
     minimize(hinge_sample_grad, np.zeros(d), opt, 10, args=(A, y))          # compiled (or loaded) first
     through_pointer = best()
     loop_cache._LOADED[memo] = numba.njit(loop_cache.bind(run_loop.run_horizon, {"GRAD": hinge_sample_grad})), "jit"

@@ -19,9 +19,10 @@ optimizer, any signature) keeps its ``STEP`` bound as a global.
 
 The files go to ``loops/`` under ``theory_bench.engine.cache_dir.cache_root``; deleting it is safe.
 """
+import functools
 import importlib
-import sys
 import inspect
+import sys
 import types
 
 import numba
@@ -59,9 +60,16 @@ def importable_name(f):
 KERNEL_ARGUMENTS = {1: VECTOR, 3: ROWS, 4: VECTOR, 5: nbt.uint64}
 
 
+@functools.lru_cache(maxsize=None)      # asked on every run: inspect once per template
 def takes_kernel(template):
     """Whether ``template`` takes the optimizer's kernel as its first argument ``step``."""
     return next(iter(inspect.signature(template).parameters)) == "step"
+
+
+def memo_key(grad, step, template=run_loop.run_horizon):
+    """What ``loop_for`` keeps a loop under: one per oracle for a template that takes the kernel as its
+    argument (whether the kernel is jitted decides the path), one per (oracle, kernel) otherwise."""
+    return (grad, is_jitted(step) if takes_kernel(template) else step, template.__name__)
 
 
 def loop_for(grad, step, template=run_loop.run_horizon):
@@ -70,14 +78,15 @@ def loop_for(grad, step, template=run_loop.run_horizon):
     ``step``). A template is any loop written against the global ``GRAD`` of its module:
     ``run_loop.run_horizon`` (the default) and ``precision_loop.run_precision_horizon`` take the
     kernel as their first argument (call them with it), ``run_loop.run_user_horizon`` binds ``STEP``."""
-    if takes_kernel(template):
-        memo = (grad, is_jitted(step), template.__name__)
-        functions = {"GRAD": grad} if is_jitted(step) else {"GRAD": grad, "STEP": step}
-    else:
-        memo, functions = (grad, step, template.__name__), {"GRAD": grad, "STEP": step}
+    memo, kernel_argument = memo_key(grad, step, template), takes_kernel(template)
     if memo not in _LOADED:
+        # A loop that takes the kernel as its argument binds only GRAD; STEP is bound (unread) where the
+        # kernel is plain Python, so that bound_loop takes the Python path as for a plain Python oracle.
+        functions = {"GRAD": grad} if kernel_argument and is_jitted(step) else {"GRAD": grad, "STEP": step}
         loop, path = bound_loop(template, functions)
-        _LOADED[memo] = (KernelArgument(loop, fixed=KERNEL_ARGUMENTS) if path != "python" and takes_kernel(template) else loop), path
+        if kernel_argument and path != "python":
+            loop = KernelArgument(loop, fixed=KERNEL_ARGUMENTS)
+        _LOADED[memo] = loop, path
     return _LOADED[memo]
 
 

@@ -55,7 +55,7 @@ class StoSignSGD(torch.optim.Optimizer):
 
     def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None,
                  check_finite=True):
-        defaults = dict(lr=nonnegative("lr", learning_rate(lr)), beta1=unit_interval("beta1", beta1),
+        defaults = dict(lr=learning_rate(lr), beta1=unit_interval("beta1", beta1),
                         weight_decay=nonnegative("weight_decay", weight_decay))
         super().__init__(params, defaults)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -74,20 +74,21 @@ class StoSignSGD(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         check_gradients(self.param_groups, self.t + 1, "StoSignSGD")
-        k = 0
+        k, rates = 0, []
         for group in self.param_groups:                # everything checked before anything moves
+            rates.append(learning_rate(group["lr"], k))
             for p in group["params"]:
                 if p.grad is not None:
                     if p.grad.is_sparse:
                         raise ValueError(f"StoSignSGD does not take sparse gradients (parameter {k}); use dense "
                                          "parameters (nn.Embedding(sparse=False)); no parameter was changed")
-                    check_step_size(p, learning_rate(group["lr"], k), k, "StoSignSGD")
+                    check_step_size(p, rates[-1], k, "StoSignSGD")
                     check_state(self.state.get(p, {}), p, self.state_dtype or p.dtype, k, "StoSignSGD")
                 k += 1
         self.t += 1
         k = 0
-        for group in self.param_groups:
-            lr, b1, wd = learning_rate(group["lr"], k), group["beta1"], group["weight_decay"]
+        for group, lr in zip(self.param_groups, rates):
+            b1, wd = group["beta1"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p, lr, b1, wd, k)
