@@ -125,7 +125,7 @@ def train(s, seed):
     convert_to_fp8(model, s["recipe"], skip=(ROUTER,))
     inner = OPTIMIZERS[s["optimizer"]](model.parameters(), s["lr"], noise_seed)
     opt = LowPrecisionOptimizer(inner, s["recipe"], seed=rounding_seed)
-    sched = torch.optim.lr_scheduler.LambdaLR(inner, schedule(s["T"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(s["T"]))
     data = Data(s["model"], data_seed)
     at = eval_steps(s["T"], s["evals"])
     out = {k: np.full(len(at), np.nan) for k in ("val_loss", "train_loss", "largest_update")}

@@ -89,7 +89,7 @@ def test_fp8_example_prints_what_it_says(tmp_path):
             run_block(ROOT / "docs" / "fp8.md", "convert_to_fp8(build", tmp_path).strip().splitlines()}
     loss = {k: float(v[0]) for k, v in rows.items()}
     update = {k: float(v[1]) for k, v in rows.items()}
-    assert loss["AdamW", "fp8"] > 2.0 and update["AdamW", "fp8"] > 1e6
+    assert not loss["AdamW", "fp8"] < 2.0 and update["AdamW", "fp8"] > 1e6          # chance (2.30) or NaN
     assert loss["AdamW", "fp8-bf16-state"] < 0.5 and update["AdamW", "fp8-bf16-state"] < 10
     for recipe in ("fp8", "fp8-bf16-state"):
         assert loss["StoSignSGD", recipe] < 0.5 and update["StoSignSGD", recipe] <= 2

@@ -1,8 +1,8 @@
 """The PyTorch front end: the verified optimizers for real models (needs ``pip install -e ".[torch]"``).
 
-- ``StoSignSGD(params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0)``: a ``torch.optim.Optimizer``;
+- ``StoSignSGD(params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=None)``: a ``torch.optim.Optimizer``;
   ``noise="counter"`` makes it bit-identical to ``theory_bench.minimize`` in float64.
-- ``sign_convert(optimizer, *, envelope="max", noise="uniform", scaled=False, beta=None, C=None)``:
+- ``sign_convert(optimizer, *, envelope="max", noise="uniform", scaled=False, beta=None, C=None, seed=None)``:
   any torch optimizer into its unbiased sign counterpart (docs/theory.md §2.2).
 
 Nothing else in theory_bench imports torch; the testing API reaches this package only when given a

@@ -11,7 +11,7 @@ state in a chosen format, BF16 master weights.
   ``model`` (but those whose qualified name contains a string of ``skip``) replaced in place by
   its FP8 counterpart sharing the same parameter tensors; returns ``model`` (a bare ``nn.Linear``
   comes back as a new ``FP8Linear``).
-- ``LowPrecisionOptimizer(optimizer, recipe, seed=0)``: state and master weights in the recipe's
+- ``LowPrecisionOptimizer(optimizer, recipe, seed=None)``: state and master weights in the recipe's
   formats around any torch optimizer (``theory_bench.torch.low_precision``).
 
 Every cast goes through torch's ``float8_e4m3fn`` / ``float8_e5m2`` / ``bfloat16`` dtypes and

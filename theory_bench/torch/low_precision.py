@@ -5,9 +5,11 @@ parameters' own dtype, from the stored values), then rounds every floating-point
 size of its parameter (``exp_avg``, ``exp_avg_sq``, ``m``, ``G``, ``momentum_buffer``, ...) to
 ``recipe.state`` (never a step counter: ``COUNTERS``) and every parameter to ``recipe.weights``: the
 dequantise, update, quantise cycle of low-precision optimizer states and of BF16 master weights
-(docs/theory.md §6). With
-``rounding="stochastic"`` the uniforms come from a ``torch.Generator`` seeded from ``seed`` (its
-state travels in ``state_dict``).
+(docs/theory.md §6). It is a ``torch.optim.Optimizer`` sharing the base's ``param_groups`` and
+``state`` (``theory_bench.torch.wrapping``): schedulers, the Trainer and DCP take it as the base.
+With ``rounding="stochastic"`` the uniforms of tensor ``j`` of parameter ``k`` at step ``t`` come
+from a ``torch.Generator`` seeded from ``(rounding_key, k, j, t)``; ``rounding_key`` and
+``rounding_step`` are entries of each param group, so a resume continues the same rounding.
 
 What it measures (``stats()``), for the diagnosis of a failure:
 - ``largest_update``: the largest ``|p_{t+1} - p_t|`` of any parameter entry over the steps since
@@ -18,13 +20,14 @@ What it measures (``stats()``), for the diagnosis of a failure:
   while the first state row (``exp_avg`` for Adam) is not: for ``exp_avg_sq`` the event behind
   AdamW's FP8 failure (``m / (sqrt(v) + eps)`` with ``v = 0``).
 
-A learning-rate scheduler takes the wrapped ``.optimizer``.
 """
 import torch
 
-from theory_bench.torch.casts import cast, power_of_two_scale, round_stochastic
-from theory_bench.torch.recipe import get_recipe
 from theory_bench.engine.precision import get_format
+from theory_bench.torch.casts import cast, power_of_two_scale, round_stochastic
+from theory_bench.torch.noise import default_key, param_key, torch_seed
+from theory_bench.torch.recipe import get_recipe
+from theory_bench.torch.wrapping import WrappedOptimizer, unhooked_step
 
 
 # State that counts rather than measures: torch's optimizers keep the step as state "step" (a 0-d
@@ -34,7 +37,8 @@ COUNTERS = frozenset({"step"})
 
 
 def _round(x, fmt, rounding, scaling, generator):
-    """``x`` rounded into ``fmt`` (nearest or stochastic, per-tensor scaled or not), in place."""
+    """``x`` rounded into ``fmt`` (nearest or stochastic, per-tensor scaled or not), in place; a
+    stochastic rounding draws from ``generator`` (seeded by the caller)."""
     if fmt == "fp64" or (fmt == "fp32" and x.dtype == torch.float32):
         return
     if rounding == "nearest":
@@ -45,27 +49,27 @@ def _round(x, fmt, rounding, scaling, generator):
     x.copy_(round_stochastic(x * s, fmt, u) / s if s != 1.0 else round_stochastic(x, fmt, u))
 
 
-class LowPrecisionOptimizer:
+class LowPrecisionOptimizer(WrappedOptimizer):
     """``optimizer`` with its state stored in ``recipe.state`` and its parameters in ``recipe.weights``."""
 
-    def __init__(self, optimizer, recipe="fp8", seed=0):
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise ValueError(f"LowPrecisionOptimizer wraps a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        self.optimizer, self.recipe = optimizer, get_recipe(recipe)
-        self.generator = torch.Generator().manual_seed(int(seed))
+    def __init__(self, optimizer, recipe="fp8", seed=None):
+        recipe = get_recipe(recipe)
+        self.key = default_key(seed)
+        super().__init__(optimizer, "LowPrecisionOptimizer")
+        self.recipe, self.generator = recipe, torch.Generator()
         self.track_updates = True
         self.reset_stats()
+        for group in self.param_groups:
+            self.init_group(group)
 
     @property
-    def param_groups(self):
-        return self.optimizer.param_groups
+    def optimizer(self):
+        """The wrapped optimizer (``self.base``)."""
+        return self.base
 
-    @property
-    def state(self):
-        return self.optimizer.state
-
-    def zero_grad(self, set_to_none=True):
-        self.optimizer.zero_grad(set_to_none=set_to_none)
+    def init_group(self, group):
+        group.setdefault("rounding_step", 0)
+        group.setdefault("rounding_key", self.key)
 
     def reset_stats(self):
         self._largest, self._counts, self._stalled = 0.0, {}, {}
@@ -75,19 +79,29 @@ class LowPrecisionOptimizer:
         value, self._largest = self._largest, 0.0
         return value
 
+    @torch.compiler.disable      # torch.compile runs the step eagerly (a graph break), as StoSignSGD's
     @torch.no_grad()
     def step(self, closure=None):
+        k = 0
+        for group in self.param_groups:              # checked before the base moves anything
+            for p in group["params"]:
+                if p.grad is not None and not p.dtype.is_floating_point:
+                    raise ValueError(f"LowPrecisionOptimizer rounds real floating parameters, got parameter {k} of "
+                                     f"dtype {p.dtype}; no parameter was changed (keep it out of this optimizer)")
+                k += 1
         before = None
         if self.track_updates:
             before = [[p.detach().clone() for p in g["params"]] for g in self.param_groups]
-        loss = self.optimizer.step(closure)
-        r = self.recipe
+        loss = unhooked_step(self.base, closure)
+        r, k = self.recipe, 0
         for group in self.param_groups:
+            group["rounding_step"] += 1
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                self._round_state(p)
-                _round(p.data, r.weights, r.rounding, "none", self.generator)
+                if p.grad is not None:
+                    self._round_state(p, group, k)
+                    self._seed(group, k, 0)
+                    _round(p.data, r.weights, r.rounding, "none", self.generator)
+                k += 1
         if before is not None:
             for group, olds in zip(self.param_groups, before):
                 lr = float(group["lr"])
@@ -96,13 +110,18 @@ class LowPrecisionOptimizer:
                         self._largest = max(self._largest, float((p.detach() - old).abs().max()) / lr)
         return loss
 
-    def _round_state(self, p):
-        r, state = self.recipe, self.optimizer.state.get(p, {})
+    def _seed(self, group, k, j):
+        if self.recipe.rounding == "stochastic":
+            self.generator.manual_seed(torch_seed(param_key(group["rounding_key"], j), k, group["rounding_step"]))
+
+    def _round_state(self, p, group, k):
+        r, state = self.recipe, self.state.get(p, {})
         first = None
-        for key, v in state.items():
+        for j, (key, v) in enumerate(state.items(), start=1):
             if key in COUNTERS or not (torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape):
                 continue                      # by role: moments and envelopes, never a step counter
             nonzero = v != 0
+            self._seed(group, k, j)
             _round(v, r.state, r.rounding, r.state_scaling, self.generator)
             c = self._counts.setdefault(key, [0, 0])
             c[0] += int(nonzero.sum())
@@ -120,16 +139,5 @@ class LowPrecisionOptimizer:
                    for k, s in self._stalled.items()}
         return {"largest_update": self._largest, "flushed": flushed, "stalled": stalled}
 
-    def state_dict(self):
-        return {"optimizer": self.optimizer.state_dict(), "recipe": self.recipe.config(),
-                "generator": self.generator.get_state()}
-
-    def load_state_dict(self, state_dict):
-        if set(state_dict) != {"optimizer", "recipe", "generator"}:
-            raise ValueError("this state_dict was not saved by LowPrecisionOptimizer (keys: optimizer, recipe, "
-                             f"generator); got keys {sorted(state_dict)}")
-        self.optimizer.load_state_dict(state_dict["optimizer"])
-        self.generator.set_state(state_dict["generator"])
-
     def __repr__(self):
-        return f"LowPrecisionOptimizer({self.optimizer.__class__.__name__}, {self.recipe})"
+        return f"LowPrecisionOptimizer({self.base.__class__.__name__}, {self.recipe})"

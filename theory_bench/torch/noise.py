@@ -7,8 +7,9 @@ one-parameter trajectory is then bit-identical to the numba engine's. On other d
 CPU it computes the draws on the CPU and moves them (a reproducibility mode, not a fast one).
 ``noise="uniform"`` is the fast default: on the CPU, for float32 and float64 parameters, the same
 counter stream inside one fused numba pass (``theory_bench.torch.stosignsgd``); elsewhere
-``torch.rand`` with one ``torch.Generator`` per device, seeded from the optimizer's seed, whose
-state travels in ``state_dict``.
+``torch.rand`` from a generator seeded from ``(key_k, t)`` at every draw. Either way the noise of a
+step is a function of the key (kept in ``param_groups``) and the step count (in ``state``), so a run
+resumed from a ``state_dict`` -- torch's or DCP's -- continues the same stream.
 """
 import numpy as np
 import torch
@@ -53,46 +54,46 @@ def counter_draw(key, k, t, like, dtype=None):
 class CounterUniforms:
     """``u[t, i]`` of ``counter_rng`` under ``param_key(key, k)`` for the ``k``-th parameter."""
 
-    def __init__(self, seed):
-        self.key = np.uint64(noise_key(seed))
-
-    def draw(self, t, k, like):
-        return counter_draw(self.key, k, t, like, draw_dtype(like.dtype))
+    def draw(self, key, t, k, like):
+        return counter_draw(key, k, t, like, draw_dtype(like.dtype))
 
 
 class TorchUniforms:
-    """``torch.rand`` on each device from one ``torch.Generator`` per device, seeded from ``seed``."""
+    """``torch.rand`` on the tensor's device from a ``torch.Generator`` seeded, for every draw, from
+    ``(param_key(key, k), t)`` alone: the stream is a function of the key and the step count, so what
+    a resume needs is in the optimizer's ``state`` and ``param_groups`` (no generator state to carry)."""
 
-    def __init__(self, seed):
-        self.seed = int(seed)
+    def __init__(self):
         self.generators = {}
 
-    def generator(self, device):
-        key = str(device)
-        if key not in self.generators:
-            g = torch.Generator(device=device)
-            g.manual_seed(self.seed + 0x9E3779B9 * len(self.generators))
-            self.generators[key] = g
-        return self.generators[key]
+    def draw(self, key, t, k, like):
+        g = self.generators.get(like.device)
+        if g is None:
+            g = self.generators[like.device] = torch.Generator(device=like.device)
+        g.manual_seed(torch_seed(key, k, t))
+        return torch.rand(like.shape, generator=g, device=like.device, dtype=draw_dtype(like.dtype))
 
-    def draw(self, t, k, like):
-        return torch.rand(like.shape, generator=self.generator(like.device), device=like.device,
-                          dtype=draw_dtype(like.dtype))
-
-    def state(self):
-        return {k: g.get_state() for k, g in self.generators.items()}
-
-    def __getstate__(self):       # copies and pickles carry the generators' states, not the generators
-        return {"seed": self.seed, "states": self.state()}
+    def __getstate__(self):       # generators do not pickle; each draw reseeds them anyway
+        return {}
 
     def __setstate__(self, d):
-        self.seed, self.generators = d["seed"], {}
-        self.load(d["states"])
-
-    def load(self, states):
-        for k, s in states.items():
-            self.generator(torch.device(k)).set_state(s)
+        self.generators = {}
 
 
-def uniforms_for(noise, seed):
-    return CounterUniforms(seed) if noise == "counter" else TorchUniforms(seed)
+def torch_seed(key, k, t):
+    """The seed of ``torch.Generator`` for parameter ``k`` at step ``t`` (63 bits: every device takes it)."""
+    return int(mix64(np.uint64((int(param_key(key, k)) + int(t) * int(GAMMA)) % 2 ** 64))) >> 1
+
+
+def default_key(seed):
+    """The noise key of ``seed``, or, for ``seed=None``, of a seed drawn from torch's default generator
+    (so that ``torch.manual_seed`` decides, as it does for everything else in a torch run)."""
+    if seed is None:
+        seed = int(torch.randint(0, 2 ** 62, ()).item())
+    elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be None (drawn from torch's generator) or an int >= 0, got {seed!r}")
+    return noise_key(seed)
+
+
+def uniforms_for(noise):
+    return CounterUniforms() if noise == "counter" else TorchUniforms()

@@ -18,82 +18,113 @@ import torch
 
 from theory_bench.optimizers.sign_conversion import check_switches
 from theory_bench.torch.gradient_checks import check_gradients, check_parameter, check_step_size, first_bad
-from theory_bench.torch.noise import uniforms_for
+from theory_bench.torch.noise import default_key, uniforms_for
+from theory_bench.torch.state_checks import check_state, learning_rate
 from theory_bench.torch.stosignsgd import sto_sign
+from theory_bench.torch.wrapping import WrappedOptimizer, unhooked_step
 
 STREAMS = ("torch", "counter")
+PROBE_LR = 1.0      # a group at lr = 0 is stepped by the base at this lr to read its direction
 
 
-def sign_convert(optimizer, *, envelope="max", noise="uniform", scaled=False, beta=None, C=None, seed=0,
+def sign_convert(optimizer, *, envelope="max", noise="uniform", scaled=False, beta=None, C=None, seed=None,
                  stream="torch"):
     """The sign counterpart of the torch optimizer instance ``optimizer``; ``stream="counter"`` draws
-    the engine's counter-based uniforms (see ``theory_bench.torch.noise``)."""
+    the engine's counter-based uniforms (see ``theory_bench.torch.noise``); ``seed=None`` draws the
+    noise key from torch's default generator."""
     return SignConverted(optimizer, envelope=envelope, noise=noise, scaled=scaled, beta=beta, C=C, seed=seed,
                          stream=stream)
 
 
-class SignConverted:
-    """A torch optimizer's step through a stochastic sign; built by ``sign_convert``."""
+class SignConverted(WrappedOptimizer):
+    """A torch optimizer's step through a stochastic sign; built by ``sign_convert``.
+
+    A ``torch.optim.Optimizer`` sharing the base's ``param_groups`` and ``state``
+    (``theory_bench.torch.wrapping``). Its own entries: each param group's ``sign_step`` (steps
+    taken) and ``sign_key`` (the noise key), and ``state[p]["sign_envelope"]`` for the running
+    envelopes (``max``, ``decayed_max``). A step at ``lr = 0`` (a warm-up's first) leaves the
+    parameters where they are and moves the state as at any other step: the base is stepped at
+    ``lr = 1`` to read its direction (for bases whose state does not depend on ``lr`` -- SGD,
+    Adam(W), RMSprop, Lion -- the state is the one a step at ``lr = 0`` leaves).
+    """
+
+    OWN = ("sign_envelope",)
 
     def __init__(self, base, *, envelope, noise, scaled, beta, C, seed, stream):
-        if not isinstance(base, torch.optim.Optimizer):
-            raise ValueError(f"sign_convert takes a torch.optim.Optimizer instance, got {base!r}; "
-                             "e.g. sign_convert(torch.optim.Adam(model.parameters(), lr=1e-3))")
-        self.envelope, self.noise, self.scaled, self.beta, self.C = check_switches(envelope, noise, scaled, beta, C)
         if stream not in STREAMS:
             raise ValueError(f"stream must be 'torch' or 'counter', got {stream!r}")
-        self.base, self.seed, self.stream = base, seed, stream
-        self.uniforms = uniforms_for("counter" if stream == "counter" else "uniform", seed)
-        self.envelopes = {}
-        self.t = 0
+        switches = check_switches(envelope, noise, scaled, beta, C)
+        self.key = default_key(seed)
+        super().__init__(base, "sign_convert")
+        self.envelope, self.noise, self.scaled, self.beta, self.C = switches
+        self.seed, self.stream = seed, stream
+        self.uniforms = uniforms_for("counter" if stream == "counter" else "uniform")
+        for group in self.param_groups:
+            self.init_group(group)
+
+    def init_group(self, group):
+        group.setdefault("sign_step", 0)
+        group.setdefault("sign_key", self.key)
 
     @property
-    def param_groups(self):
-        return self.base.param_groups
+    def t(self):
+        """The number of steps taken (the largest group's ``sign_step``)."""
+        return max(g["sign_step"] for g in self.param_groups)
 
-    def zero_grad(self, set_to_none=True):
-        self.base.zero_grad(set_to_none=set_to_none)
-
+    @torch.compiler.disable      # torch.compile runs the step eagerly (a graph break), as StoSignSGD's
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.base.param_groups:
-            lr = group["lr"]
-            if not 0 < lr < math.inf:
-                raise ValueError(f"sign_convert reads the base's direction as (p_before - p_after) / lr, so lr "
-                                 f"must be finite and > 0, got {lr!r}")
-            for k, p in enumerate(group["params"]):
-                check_step_size(p, lr, k, "sign_convert")
+        k, rates = 0, []
+        for group in self.param_groups:              # everything checked before the base's state moves
+            rates.append(learning_rate(group["lr"], k))
+            for p in group["params"]:
+                check_step_size(p, rates[-1], k, "sign_convert")
+                if p in self.state:
+                    check_state({n: self.state[p][n] for n in self.OWN if n in self.state[p]}, p, p.dtype, k,
+                                "sign_convert")
+                k += 1
         if closure is None:                          # with a closure the base computes the gradients itself
-            check_gradients(self.base.param_groups, self.t + 1, "sign_convert")   # before the base's state moves
-        params = [p for group in self.base.param_groups for p in group["params"]]
+            check_gradients(self.param_groups, self.t + 1, "sign_convert")
+        params = [p for group in self.param_groups for p in group["params"]]
         before = [p.detach().clone() for p in params]
-        loss = self.base.step(closure)
-        self.t += 1
+        probed = [(g, g["lr"]) for g, lr in zip(self.param_groups, rates) if lr == 0]
+        try:
+            for g, _ in probed:
+                g["lr"] = PROBE_LR
+            loss = unhooked_step(self.base, closure)
+        finally:
+            for g, lr in probed:
+                g["lr"] = lr
         k, directions = 0, []
-        for group in self.base.param_groups:
+        for group, lr in zip(self.param_groups, rates):
+            read = lr or PROBE_LR
             for p in group["params"]:
                 if p.grad is not None:
-                    directions.append((k, p, (before[k] - p) / group["lr"], group["lr"]))
+                    directions.append((k, p, (before[k] - p) / read, lr, group))
                 k += 1
-        bad = [k for k, _, u, _ in directions if first_bad(u) >= 0]
+        bad = [k for k, _, u, _, _ in directions if first_bad(u) >= 0]
         if bad:
             for p, b in zip(params, before):
                 p.copy_(b)
-            raise FloatingPointError(f"sign_convert: the base optimizer's step {self.t} gave parameter {bad[0]} a "
+            raise FloatingPointError(f"sign_convert: the base optimizer's step {self.t + 1} gave parameter {bad[0]} a "
                                      "non-finite direction; every parameter was put back (the base's own state "
                                      "holds that step: rebuild it, or lower its lr)")
-        for k, p, u, lr in directions:
+        for group in self.param_groups:
+            group["sign_step"] += 1
+        for k, p, u, lr, group in directions:
             p.copy_(before[k])
-            p.sub_(lr * self._sign(p, u, k))
-            check_parameter(p, k, self.t, "sign_convert")
+            s = self._sign(p, u, k, group)
+            if lr > 0:
+                p.sub_(lr * s)
+            check_parameter(p, k, group["sign_step"], "sign_convert")
         return loss
 
-    def _sign(self, p, u, k):
+    def _sign(self, p, u, k, group):
         B = self._envelope(p, u)
         if self.noise == "none":
             s = torch.sign(u)
         else:
-            draw = self.uniforms.draw(self.t, k, u)
+            draw = self.uniforms.draw(group["sign_key"], group["sign_step"], k, u)
             if self.noise == "uniform":
                 s = sto_sign(u, B, draw)
             else:                                       # N(0, 1) by the inverse CDF of the same uniform
@@ -102,39 +133,29 @@ class SignConverted:
         return s * B if self.scaled else s
 
     def _envelope(self, p, u):
-        au, B = u.abs(), self.envelopes.get(p)
-        if self.envelope == "max":
-            B = au if B is None else torch.maximum(B, au)
-        elif self.envelope == "decayed_max":
-            B = au if B is None else torch.maximum(self.beta * B, au)
-        elif self.envelope == "constant":
-            B = torch.full_like(u, self.C)
-        elif self.envelope == "current":
-            B = au
-        elif self.envelope == "norm_inf":
-            B = torch.full_like(u, float(au.max()))
-        else:
-            B = torch.full_like(u, float(torch.linalg.vector_norm(u)))
-        self.envelopes[p] = B
-        return B
+        au = u.abs()
+        if self.envelope in ("max", "decayed_max"):
+            state = self.state[p]
+            B = state.get("sign_envelope")
+            if B is None:
+                B = au
+            else:
+                B = torch.maximum(B if self.envelope == "max" else self.beta * B, au)
+            state["sign_envelope"] = B
+            return B
+        if self.envelope == "constant":
+            return torch.full_like(u, self.C)
+        if self.envelope == "current":
+            return au
+        if self.envelope == "norm_inf":
+            return torch.full_like(u, float(au.max()))
+        return torch.full_like(u, float(torch.linalg.vector_norm(u)))
 
     def reseed(self, seed):
         """Start the noise stream afresh from ``seed`` (the testing API does, once per run)."""
-        self.seed = int(seed)
-        self.uniforms = uniforms_for("counter" if self.stream == "counter" else "uniform", self.seed)
-
-    def state_dict(self):
-        return {"base": self.base.state_dict(), "t": self.t,
-                "envelopes": [self.envelopes.get(p) for g in self.base.param_groups for p in g["params"]],
-                "generators": self.uniforms.state() if self.stream == "torch" else {}}
-
-    def load_state_dict(self, state_dict):
-        self.base.load_state_dict(state_dict["base"])
-        self.t = state_dict["t"]
-        params = [p for g in self.base.param_groups for p in g["params"]]
-        self.envelopes = {p: B for p, B in zip(params, state_dict["envelopes"]) if B is not None}
-        if self.stream == "torch":
-            self.uniforms.load(state_dict["generators"])
+        self.seed, self.key = int(seed), default_key(int(seed))
+        for group in self.param_groups:
+            group["sign_key"] = self.key
 
     def __repr__(self):
         return (f"sign_convert({type(self.base).__name__}, envelope={self.envelope!r}, noise={self.noise!r}, "

@@ -35,10 +35,21 @@ def _mismatch(who, name, k, got, want):
                       "was this state_dict saved for another model (or with other parameter groups)?")
 
 
+def group_beta1(group, k):
+    """A param group's ``beta1``: ``betas[0]`` (where torch's momentum schedulers write it), in [0, 1)."""
+    betas = group["betas"]
+    b1 = betas[0] if isinstance(betas, (tuple, list)) and betas else betas
+    b1 = b1.item() if torch.is_tensor(b1) else b1
+    if isinstance(b1, bool) or not isinstance(b1, (int, float)) or not 0 <= b1 < 1:
+        raise ValueError(f"betas[0] (beta1) must be in [0, 1) (param group of parameter {k}), got {betas!r}")
+    return float(b1)
+
+
 def check_state(state, p, dtype, k, who):
-    """Every tensor in ``state`` (but a 0-d step count) has ``p``'s shape and device and ``dtype``."""
+    """Every tensor in ``state`` but the step count has ``p``'s shape and device and ``dtype`` (a 0-d
+    parameter's too: a 0-d state of a larger parameter would be read out of bounds)."""
     for name, s in state.items():
-        if not torch.is_tensor(s) or s.dim() == 0:
+        if not torch.is_tensor(s) or name == "step":
             continue
         if s.shape != p.shape:
             raise _mismatch(who, name, k, f"shape {tuple(s.shape)}", f"shape {tuple(p.shape)}")
@@ -46,18 +57,22 @@ def check_state(state, p, dtype, k, who):
             raise _mismatch(who, name, k, f"dtype {s.dtype} on {s.device}", f"dtype {dtype} on {p.device}")
 
 
-def check_saved_state(state_dict, param_groups, who):
+def check_saved_state(state_dict, param_groups, who, only=None):
     """Check a ``state_dict``'s state against the parameters it will be loaded into (shapes; torch
-    itself moves and casts), before anything is loaded; returns ``{parameter: {name: saved tensor}}``."""
+    itself moves and casts), before anything is loaded; returns ``{parameter: {name: saved tensor}}``.
+    ``only``: check only these entries (a wrapper's own, around a base whose state may be of any shape)."""
     params = [p for g in param_groups for p in g["params"]]
+    names = [n for g in state_dict.get("param_groups", []) for n in g.get("params", [])]
+    index = {n: k for k, n in enumerate(names)}     # torch's ids, or DCP's parameter names, as torch maps them
     saved = {}
-    for idx, tensors in state_dict.get("state", {}).items():
+    for name_or_id, tensors in state_dict.get("state", {}).items():
+        idx = index.get(name_or_id, name_or_id)
         if not isinstance(idx, int) or not 0 <= idx < len(params):
-            raise ValueError(f"{who}: the state_dict has state for parameter {idx!r}, but this optimizer has "
+            raise ValueError(f"{who}: the state_dict has state for parameter {name_or_id!r}, but this optimizer has "
                              f"{len(params)} parameters; was it saved for another model?")
         p = params[idx]
         for name, s in tensors.items():
-            if torch.is_tensor(s) and s.dim() > 0 and s.shape != p.shape:
+            if torch.is_tensor(s) and name != "step" and (only is None or name in only) and s.shape != p.shape:
                 raise _mismatch(who, name, idx, f"shape {tuple(s.shape)} in the state_dict", f"shape {tuple(p.shape)}")
-        saved[p] = {n: s for n, s in tensors.items() if torch.is_tensor(s) and s.dim() > 0}
+        saved[p] = {n: s for n, s in tensors.items() if torch.is_tensor(s)}
     return saved

@@ -15,8 +15,8 @@ import torch
 from theory_bench.engine.optimizer import nonnegative, unit_interval
 from theory_bench.optimizers.stosignsgd import stosign_practical_core, stosign_theory_core
 from theory_bench.torch.gradient_checks import check_gradients, check_parameter, check_step_size
-from theory_bench.torch.state_checks import check_saved_state, check_state, learning_rate
-from theory_bench.torch.noise import check_noise, noise_key, param_key, uniforms_for
+from theory_bench.torch.state_checks import check_saved_state, check_state, group_beta1, learning_rate
+from theory_bench.torch.noise import check_noise, default_key, param_key, uniforms_for
 
 FUSED_DTYPES = (torch.float32, torch.float64)
 
@@ -39,32 +39,52 @@ def fused_step(p, g, state, b1, wd, lr, t, key):
         torch.autograd.graph.increment_version(written)
 
 
+STEP_DTYPE = torch.float64     # state[p]["step"]: exact to 2^53 steps (torch's float32 count stops at 2^24)
+
+
 class StoSignSGD(torch.optim.Optimizer):
-    """``StoSignSGD(params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None)``.
+    """``StoSignSGD(params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=None, noise="uniform", state_dtype=None)``.
 
     ``beta1=0, weight_decay=0`` is the theory form (state ``G``), anything else the practical form
-    (state ``m``, ``G``). State is kept in the parameter's dtype unless ``state_dtype`` says
-    otherwise. ``noise="counter"`` draws the engine's counter-based uniforms on every device
+    (state ``m``, ``G``). A param group keeps ``beta1`` as ``betas = (beta1,)``, where torch's
+    momentum schedulers (``OneCycleLR``, ``CyclicLR``) look for it; ``add_param_group`` takes either.
+    State is kept in the parameter's dtype unless ``state_dtype`` says otherwise.
+
+    Noise: ``seed=None`` draws the optimizer's noise key from torch's default generator (so
+    ``torch.manual_seed`` decides); ``seed=s`` is an explicit stream, the one ``theory_bench.minimize``
+    uses for ``s``. ``noise="counter"`` draws the engine's counter-based uniforms on every device
     (bit-identical to ``theory_bench.minimize`` in float64); the default draws them too on the CPU,
-    inside the fused kernel, and uses a ``torch.Generator`` per device elsewhere. ``state_dict()`` carries the step count and the generators'
-    states, so a run resumed from it continues the same noise stream. Before a step every gradient
-    is checked real, floating and finite (``theory_bench.torch.gradient_checks``: no parameter moves
-    otherwise), and ``lr`` representable in each parameter's dtype; after it, with
+    inside the fused kernel, and ``torch.rand`` elsewhere (``theory_bench.torch.noise``). What a
+    resume needs is where torch keeps it: the step count in ``state[p]["step"]``, the key in each
+    param group's ``noise_key``; so ``state_dict()`` is torch's format and DCP's
+    ``get/set_optimizer_state_dict`` restore a run exactly.
+
+    Before a step every gradient is checked real, dense, floating and finite, ``lr`` representable in
+    each parameter's dtype and every state tensor of its parameter's shape, dtype and device
+    (``gradient_checks``, ``state_checks``: no parameter moves otherwise); after it, with
     ``check_finite=True`` (the default; one more read of each parameter), every parameter finite.
     """
 
-    def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=0, noise="uniform", state_dtype=None,
+    def __init__(self, params, lr=1e-3, beta1=0.9, weight_decay=0.0, seed=None, noise="uniform", state_dtype=None,
                  check_finite=True):
-        defaults = dict(lr=learning_rate(lr), beta1=unit_interval("beta1", beta1),
-                        weight_decay=nonnegative("weight_decay", weight_decay))
+        self.seed = seed
+        defaults = dict(lr=learning_rate(lr), betas=(unit_interval("beta1", beta1),),
+                        weight_decay=nonnegative("weight_decay", weight_decay), noise_key=default_key(seed))
         super().__init__(params, defaults)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-        self.seed, self.noise, self.state_dtype = seed, check_noise(noise), state_dtype
+        self.noise, self.state_dtype = check_noise(noise), state_dtype
         self.check_finite = bool(check_finite)
-        self.uniforms = uniforms_for(self.noise, seed)
-        self.key = np.uint64(noise_key(seed))
-        self.t = 0
+        self.uniforms = uniforms_for(self.noise)
+
+    def add_param_group(self, param_group):
+        if "beta1" in param_group:                     # the constructor's name, as torch's momentum schedulers want it
+            param_group = dict(param_group)
+            param_group["betas"] = (unit_interval("beta1", param_group.pop("beta1")),)
+        super().add_param_group(param_group)
+
+    @property
+    def t(self):
+        """The number of steps taken (the largest ``state[p]["step"]``)."""
+        return max((int(s["step"]) for s in self.state.values() if "step" in s), default=0)
 
     @torch.compiler.disable      # numba through numpy, and its checks: torch.compile runs the step eagerly (a graph break)
     @torch.no_grad()
@@ -73,27 +93,28 @@ class StoSignSGD(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        check_gradients(self.param_groups, self.t + 1, "StoSignSGD")
-        k, rates = 0, []
+        t = self.t + 1
+        check_gradients(self.param_groups, t, "StoSignSGD")
+        k, settings = 0, []
         for group in self.param_groups:                # everything checked before anything moves
-            rates.append(learning_rate(group["lr"], k))
+            lr = learning_rate(group["lr"], k)
+            settings.append((lr, group_beta1(group, k), nonnegative("weight_decay", group["weight_decay"]),
+                             np.uint64(group["noise_key"])))
             for p in group["params"]:
                 if p.grad is not None:
                     if p.grad.is_sparse:
                         raise ValueError(f"StoSignSGD does not take sparse gradients (parameter {k}); use dense "
                                          "parameters (nn.Embedding(sparse=False)); no parameter was changed")
-                    check_step_size(p, rates[-1], k, "StoSignSGD")
+                    check_step_size(p, lr, k, "StoSignSGD")
                     check_state(self.state.get(p, {}), p, self.state_dtype or p.dtype, k, "StoSignSGD")
                 k += 1
-        self.t += 1
         k = 0
-        for group, lr in zip(self.param_groups, rates):
-            b1, wd = group["beta1"], group["weight_decay"]
+        for group, (lr, b1, wd, key) in zip(self.param_groups, settings):
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, lr, b1, wd, k)
-                    if getattr(self, "check_finite", True):
-                        check_parameter(p, k, self.t, "StoSignSGD")
+                    step = self._update(p, lr, b1, wd, key, k)
+                    if self.check_finite:
+                        check_parameter(p, k, step, "StoSignSGD")
                 k += 1
         return loss
 
@@ -101,17 +122,20 @@ class StoSignSGD(torch.optim.Optimizer):
         return (p.device.type == "cpu" and p.dtype in FUSED_DTYPES and dtype == p.dtype and p.grad.dtype == p.dtype
                 and p.is_contiguous() and p.grad.is_contiguous())
 
-    def _update(self, p, lr, b1, wd, k):
+    def _update(self, p, lr, b1, wd, key, k):
         g = p.grad
         state = self.state[p]
         dtype = self.state_dtype or p.dtype
         if not state:
+            state["step"] = torch.zeros((), dtype=STEP_DTYPE)
             state["G"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
-            if b1 > 0 or wd > 0:
-                state["m"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        if (b1 > 0 or wd > 0) and "m" not in state:
+            state["m"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        state["step"] += 1
+        t = int(state["step"])
         if self._fused(p, dtype):                     # one pass of the engine's kernel over the tensors' memory
-            fused_step(p, g, state, b1, wd, lr, self.t, param_key(self.key, k))
-            return
+            fused_step(p, g, state, b1, wd, lr, t, param_key(key, k))
+            return t
         if b1 > 0 or wd > 0:
             m = state["m"]
             m.mul_(b1)
@@ -121,38 +145,35 @@ class StoSignSGD(torch.optim.Optimizer):
             a = g.to(dtype)
         G = state["G"]
         torch.maximum(G, a.abs(), out=G)
-        s = sto_sign(a, G, self.uniforms.draw(self.t, k, a)).to(p.dtype)
+        s = sto_sign(a, G, self.uniforms.draw(key, t, k, a)).to(p.dtype)
         if wd > 0:
             s = s + wd * p
         p.sub_(lr * s)
+        return t
 
     def reseed(self, seed):
         """Start the noise streams afresh from ``seed`` (the testing API does, once per run)."""
-        self.seed, self.uniforms = int(seed), uniforms_for(self.noise, int(seed))
-        self.key = np.uint64(noise_key(self.seed))
+        self.seed = int(seed)
+        for group in self.param_groups:
+            group["noise_key"] = default_key(self.seed)
 
-    def __getstate__(self):      # torch's Optimizer pickles only its own fields; a copy keeps the stream too
+    def __getstate__(self):      # torch's Optimizer pickles only its own fields
         return {**super().__getstate__(), "seed": self.seed, "noise": self.noise, "state_dtype": self.state_dtype,
-                "uniforms": self.uniforms, "key": self.key, "t": self.t, "check_finite": self.check_finite}
-
-    def state_dict(self):
-        out = super().state_dict()
-        out["stosign"] = {"t": self.t, "seed": self.seed, "noise": self.noise,
-                          "generators": self.uniforms.state() if self.noise == "uniform" else {}}
-        return out
+                "uniforms": self.uniforms, "check_finite": self.check_finite}
 
     def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        extra = state_dict.pop("stosign", None)
-        if extra is None:
-            raise ValueError("this state_dict has no 'stosign' entry: it was not saved by theory_bench.torch.StoSignSGD")
+        if "stosign" in state_dict:
+            raise ValueError("this state_dict was saved by theory-bench before 0.9 (a top-level 'stosign' entry, which "
+                             "DCP drops); the step count now lives in state[p]['step'] and the noise key in param_groups: "
+                             "resume it with the version that saved it")
+        for group in state_dict.get("param_groups", []):
+            missing = sorted({"lr", "betas", "weight_decay", "noise_key"} - set(group))
+            if missing:
+                raise ValueError(f"this state_dict's param groups have no {missing}: it was not saved by "
+                                 "theory_bench.torch.StoSignSGD")
         saved = check_saved_state(state_dict, self.param_groups, "StoSignSGD")
         super().load_state_dict(state_dict)
-        if self.state_dtype is not None:              # torch casts state to the parameter's dtype: undo it, exactly
-            for p, tensors in saved.items():
-                for name, value in tensors.items():
-                    self.state[p][name] = value.to(device=p.device, dtype=self.state_dtype, copy=True)
-        self.t, self.seed, self.noise = extra["t"], extra["seed"], extra["noise"]
-        self.uniforms, self.key = uniforms_for(self.noise, self.seed), np.uint64(noise_key(self.seed))
-        if self.noise == "uniform":
-            self.uniforms.load(extra["generators"])
+        for p, tensors in saved.items():              # torch casts state to the parameter's dtype: undo it, exactly
+            for name, value in tensors.items():
+                if name != "step":
+                    self.state[p][name] = value.to(device=p.device, dtype=self.state_dtype or p.dtype, copy=True)
