@@ -226,22 +226,24 @@ def test_bad_input_is_named():
         StoSignSGD([x], lr=0.1).load_state_dict(torch.optim.SGD([x], lr=0.1).state_dict())
 
 
-def test_every_parameter_has_its_own_noise_and_both_paths_agree(monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_every_parameter_has_its_own_noise_and_both_paths_agree(monkeypatch, dtype):
     """A model of several tensors: parameter k draws under its own key (two equal tensors with equal
-    gradients move differently), and the fused CPU kernel and the torch operations agree bit for bit."""
+    gradients move differently), and the fused CPU kernel and the torch operations agree bit for bit
+    (float32: the single-precision kernels, float32 arithmetic and the 24-bit stream)."""
     def run(fused):
         if not fused:
             monkeypatch.setattr("theory_bench.torch.stosignsgd.FUSED_DTYPES", ())
         torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 5), torch.nn.Linear(5, 1)).double()
-        twin = torch.nn.Parameter(torch.zeros(40, dtype=torch.float64))
-        other = torch.nn.Parameter(torch.zeros(40, dtype=torch.float64))
+        model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 5), torch.nn.Linear(5, 1)).to(dtype)
+        twin = torch.nn.Parameter(torch.zeros(40, dtype=dtype))
+        other = torch.nn.Parameter(torch.zeros(40, dtype=dtype))
         opt = StoSignSGD([*model.parameters(), twin, other], lr=1e-2, weight_decay=0.01, seed=9, noise="counter")
         for t in range(20):
             opt.zero_grad()
-            model(torch.randn(8, 6, dtype=torch.float64)).square().mean().backward()
+            model(torch.randn(8, 6, dtype=dtype)).square().mean().backward()
             g = 3.0 if t == 0 else 0.1                     # G = 0.3 after the first step, |m| below it after
-            twin.grad, other.grad = torch.full((40,), g, dtype=torch.float64), torch.full((40,), g, dtype=torch.float64)
+            twin.grad, other.grad = torch.full((40,), g, dtype=dtype), torch.full((40,), g, dtype=dtype)
             opt.step()
         monkeypatch.undo()
         return [p.detach().clone() for p in [*model.parameters(), twin, other]]

@@ -317,43 +317,6 @@ def precision_rows(d, seed=0):
     return rows
 
 
-def torch_rows(d=10 ** 7):
-    """The torch optimizers' step time on one float32 tensor of ``d`` elements (best of 5 batches),
-    and the testing adapter's steps per second with ``torch.optim.SGD`` at ``d = 100``; ``{}``
-    without PyTorch. Lion (``lion_pytorch``) is timed where it is installed."""
-    try:
-        import torch
-    except ImportError:
-        return {}
-    import functools
-
-    from theory_bench import problems
-    from theory_bench.engine.protocol import minimize_any
-    from theory_bench.torch import StoSignSGD
-    from theory_bench.torch.adapter import TorchFactory
-    makers = {"torch AdamW (foreach)": lambda ps: torch.optim.AdamW(ps, lr=1e-3, foreach=True),
-              "StoSignSGD (practical)": lambda ps: StoSignSGD(ps, lr=1e-3),
-              "StoSignSGD (theory)": lambda ps: StoSignSGD(ps, lr=1e-3, beta1=0.0)}
-    try:
-        from lion_pytorch import Lion
-        makers["lion_pytorch Lion"] = lambda ps: Lion(ps, lr=1e-4)
-    except ImportError:
-        pass
-    gen = torch.Generator().manual_seed(0)
-    rows = {}
-    for name, make in makers.items():
-        p = torch.nn.Parameter(torch.randn(d, generator=gen))
-        p.grad = torch.randn(d, generator=gen)
-        opt = make([p])
-        rows[f"{name} step, float32 d={d:.0e} (ms)"] = 1e3 * best_time(opt.step)
-    hinge = problems.make("hinge", d=100)
-    T = 5000
-    sgd = TorchFactory(functools.partial(torch.optim.SGD, lr=0.1))
-    rows["testing adapter, torch.optim.SGD, d=100 (steps/s)"] = T / best_time(
-        lambda: minimize_any(sgd, hinge.oracle, hinge.x0, T, args=hinge.args, box=hinge.box), repeats=3)
-    return rows
-
-
 def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=False):
     t0 = time.perf_counter()
     O.StoSignSGD(0.1).kernel(np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros(0), 0.1, 1,
@@ -383,9 +346,12 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=Fa
     for r in prec:
         out(f"{r['what']:32s} {r['d']:9d} {r['mcps']:9.1f} Mc/s  reference {r['reference_mcps']:9.1f} Mc/s  "
             f"ratio {r['ratio']:5.2f}x")
-    tor = torch_rows(max(sizes))
+    from theory_bench.torch_bench import torch_rows     # {} without PyTorch
+    tor = torch_rows((10 ** 6,) if quick else (10 ** 6, 10 ** 7))
+    if tor:
+        out("torch optimizers, float32 on the CPU, one thread; ratios from this run")
     for k, v in tor.items():
-        out(f"{k:52s} {v:10.4g}")
+        out(f"{k:72s} {v:10.4g}")
     comm = comm_bench_rows(quick)
     if comm:
         out("DDP on loopback (gloo, 1 thread per rank): bytes per rank and step, payload and in a ring, and "

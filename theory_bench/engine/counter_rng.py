@@ -46,6 +46,22 @@ def uniform01(kt, i):
     return np.float64(mix64(kt + np.uint64(i + 1) * GAMMA) >> _S11) * _TWO_M53
 
 
+_S40 = np.uint64(40)
+_TWO_M24 = np.float32(2.0 ** -24)
+
+
+@njit(cache=True, inline="always")
+def uniform24(kt, i):
+    """``uniform01(kt, i)`` truncated to 24 bits, as a float32: ``floor(u * 2^24) / 2^24`` (the
+    stream of the single-precision kernels; its grid of ``2^-24`` is a float32's resolution there)."""
+    return np.float32(np.int64(mix64(kt + np.uint64(i + 1) * GAMMA) >> _S40)) * _TWO_M24
+
+
+def truncate24(u):
+    """A float64 array of ``uniform01`` draws as ``uniform24`` gives them (exact in float32)."""
+    return np.floor(u * 2.0 ** 24) * 2.0 ** -24
+
+
 @njit(cache=True)
 def uniforms(key, t, d, start=0):
     """The uniforms of coordinates ``start .. start + d`` of step ``t`` as an array (for tests, for

@@ -23,24 +23,35 @@ def first_bad(t):
     return int(torch.nonzero(~torch.isfinite(flat))[0])
 
 
+def check_gradient_type(p, k, who):
+    """A ``ValueError`` for a parameter or gradient that is not real floating."""
+    if not (p.dtype.is_floating_point and p.grad.dtype.is_floating_point):
+        raise ValueError(f"{who} needs real floating parameters and gradients, got parameter {k} of dtype "
+                         f"{p.dtype} with a {p.grad.dtype} gradient; convert it (p.float())")
+
+
+def check_gradient(p, k, t, who):
+    """A ``FloatingPointError`` for a non-finite gradient of parameter ``k``, naming the step ``t`` (an
+    int, or a callable that gives it: counted only when there is an error) and the element."""
+    g = p.grad
+    i = -1 if g.is_sparse else first_bad(g)
+    if i >= 0:
+        raise FloatingPointError(
+            f"{who}: parameter {k} has a non-finite gradient at step {t() if callable(t) else t} (element {i}: "
+            f"{float(g.reshape(-1)[i])}); "
+            "no parameter was changed. Check the loss, or scale it with torch.amp.GradScaler, which "
+            "skips such steps")
+
+
 def check_gradients(param_groups, t, who):
     """Raise ``ValueError`` for a parameter or gradient that is not real floating, and
     ``FloatingPointError`` for a non-finite gradient, naming the parameter, the step ``t`` and the element."""
     k = 0
     for group in param_groups:
         for p in group["params"]:
-            g = p.grad
-            if g is not None:
-                if not (p.dtype.is_floating_point and g.dtype.is_floating_point):
-                    raise ValueError(f"{who} needs real floating parameters and gradients, got parameter {k} of dtype "
-                                     f"{p.dtype} with a {g.dtype} gradient; convert it (p.float())")
-                i = -1 if g.is_sparse else first_bad(g)
-                if i >= 0:
-                    raise FloatingPointError(
-                        f"{who}: parameter {k} has a non-finite gradient at step {t} (element {i}: "
-                        f"{float(g.reshape(-1)[i])}); "
-                        "no parameter was changed. Check the loss, or scale it with torch.amp.GradScaler, which "
-                        "skips such steps")
+            if p.grad is not None:
+                check_gradient_type(p, k, who)
+                check_gradient(p, k, t, who)
             k += 1
 
 

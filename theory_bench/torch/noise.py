@@ -13,8 +13,9 @@ resumed from a ``state_dict`` -- torch's or DCP's -- continues the same stream.
 """
 import numpy as np
 import torch
+from numba import njit
 
-from theory_bench.engine.counter_rng import GAMMA, mix64, uniforms
+from theory_bench.engine.counter_rng import GAMMA, mix64, truncate24, uniforms
 from theory_bench.engine.seeding import streams
 
 NOISES = ("uniform", "counter")
@@ -44,11 +45,23 @@ def param_key(key, k):
     return key if k == 0 else np.uint64(mix64(np.uint64((int(key) + k * int(GAMMA)) % 2 ** 64)))
 
 
+@njit(cache=True)
+def param_keys(key, ks):
+    """``param_key(key, k)`` for every ``k`` of the int64 array ``ks`` (the multi-tensor step's keys)."""
+    out = np.empty(ks.shape[0], dtype=np.uint64)
+    for j in range(ks.shape[0]):
+        out[j] = key if ks[j] == 0 else mix64(key + np.uint64(ks[j]) * GAMMA)
+    return out
+
+
 def counter_draw(key, k, t, like, dtype=None):
     """``u[i]`` of ``counter_rng`` under ``param_key(key, k)`` at step ``t``, shaped as ``like``, on its
     device, in ``dtype`` (default: ``like``'s)."""
     u = uniforms(param_key(key, k), int(t), like.numel())
-    return torch.from_numpy(u).to(device=like.device, dtype=dtype or like.dtype).view_as(like)
+    dtype = dtype or like.dtype
+    if dtype != torch.float64:           # the single-precision stream: truncated to 24 bits, as uniform24
+        u = truncate24(u)
+    return torch.from_numpy(u).to(device=like.device, dtype=dtype).view_as(like)
 
 
 class CounterUniforms:
