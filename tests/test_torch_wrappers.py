@@ -79,12 +79,17 @@ def test_state_dict_is_torchs_format_and_resume_is_bit_exact(name):
     assert same(straight.parameters(), resumed.parameters())
 
 
-@pytest.mark.parametrize("name", [*MAKERS, "torch SGD"])
+VERSIONED = {**MAKERS, "StoSignSGD theory, one by one": lambda ps: StoSignSGD(ps, lr=0.1, beta1=0.0, foreach=False),
+             "torch SGD": lambda ps: torch.optim.SGD(ps, lr=0.1)}
+
+
+@pytest.mark.parametrize("name", list(VERSIONED))
 def test_the_step_bumps_the_version_counter(name):
-    """A backward through a graph saved before the step raises, as for torch.optim.SGD."""
+    """A backward through a graph saved before the step raises, as for torch.optim.SGD (the fused
+    kernels write through numpy: they bump the counter by hand, one tensor or a batch)."""
     p = torch.nn.Parameter(torch.randn(10))
-    y = (p * p).sum()
-    opt = torch.optim.SGD([p], lr=0.1) if name == "torch SGD" else MAKERS[name]([p])
+    y = (p * p).sum()                                  # saves p for the backward
+    opt = VERSIONED[name]([p])
     version = p._version
     p.grad = torch.randn(10)
     opt.step()

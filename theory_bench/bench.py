@@ -22,6 +22,7 @@ from numba import njit
 
 from theory_bench import optimizers as O
 from theory_bench.engine.minimize import minimize
+from theory_bench.engine.timing import best_time
 from theory_bench.optimizers.numpy_reference import noise_draws, reference_for
 
 # Bytes each kernel must move per coordinate: 8 per array read + 8 per array written.
@@ -68,22 +69,6 @@ def triad_inplace(a, c, s):
     """In-place triad ``a = a + s c``: 24 bytes, the read-modify-write pattern of the kernels."""
     for i in range(a.shape[0]):
         a[i] = a[i] + s * c[i]
-
-
-def best_time(fn, min_total=0.2, repeats=5):
-    """Best mean seconds per call over ``repeats`` batches of at least ``min_total`` seconds."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - t0, 1e-7)
-    n = max(1, int(min_total / repeats / one))
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best
 
 
 def triad_bandwidth(d=10 ** 7):
@@ -346,7 +331,7 @@ def run(sizes=(10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7), out=print, quick=Fa
     for r in prec:
         out(f"{r['what']:32s} {r['d']:9d} {r['mcps']:9.1f} Mc/s  reference {r['reference_mcps']:9.1f} Mc/s  "
             f"ratio {r['ratio']:5.2f}x")
-    from theory_bench.torch_bench import torch_rows     # {} without PyTorch
+    from theory_bench.bench_torch import torch_rows     # {} without PyTorch
     tor = torch_rows((10 ** 6,) if quick else (10 ** 6, 10 ** 7))
     if tor:
         out("torch optimizers, float32 on the CPU, one thread; ratios from this run")

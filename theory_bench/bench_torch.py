@@ -5,9 +5,10 @@ ratios taken in the same run. Rows: ``torch.optim.AdamW`` with ``fused=True`` an
 small tensors, its multi-tensor path against one by one); the testing adapter's steps per second."""
 import functools
 
+from theory_bench.engine.timing import best_time
+
 
 def _step_ms(torch, make, shapes, seed=0):
-    from theory_bench.bench import best_time
     gen = torch.Generator().manual_seed(seed)
     params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
     for p in params:
@@ -24,7 +25,6 @@ def torch_rows(sizes=(10 ** 6, 10 ** 7), small=(1000, 100)):
         return {}
     from theory_bench import problems
     from theory_bench.engine.protocol import minimize_any
-    from theory_bench.bench import best_time
     from theory_bench.torch import StoSignSGD
     from theory_bench.torch.adapter import TorchFactory
     makers = {"AdamW(fused=True)": lambda ps: torch.optim.AdamW(ps, lr=1e-3, fused=True),
