@@ -6,7 +6,7 @@ packbits; bad input is refused with the fix."""
 import copy
 import gc
 import os
-import socket
+import tempfile
 
 import numpy as np
 import pytest
@@ -23,16 +23,15 @@ HOOKS = {"stosign": (stosign_hook, {}), "stosign-shared": (stosign_hook, {"envel
          "majority": (majority_vote_hook, {})}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rendezvous():
+    """A file-store rendezvous: no port to race for (a port found free can be taken, by another test's
+    connection, between its bind and the store's listen: that failed a run here)."""
+    return "file://" + os.path.join(tempfile.mkdtemp(), "store")
 
 
-def init(rank, world, port):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def init(rank, world, store):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=world)
 
 
 def mlp():
@@ -45,9 +44,9 @@ def batch(rank, step):
     return torch.randn(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
 
 
-def _grads_worker(rank, world, port, out):
+def _grads_worker(rank, world, store, out):
     from torch.nn.parallel import DistributedDataParallel as DDP
-    init(rank, world, port)
+    init(rank, world, store)
     saved = {}
     for name, (hook, kw) in HOOKS.items():
         model = mlp()
@@ -100,7 +99,7 @@ def expected(name, local, index, world):
 
 @pytest.mark.parametrize("world", [2, pytest.param(4, marks=pytest.mark.slow)])   # 4 ranks on 2 cores: 19 s, -m slow
 def test_every_rank_receives_the_signs_computed_in_one_process(world, tmp_path):
-    mp.spawn(_grads_worker, args=(world, free_port(), str(tmp_path)), nprocs=world, join=True)
+    mp.spawn(_grads_worker, args=(world, rendezvous(), str(tmp_path)), nprocs=world, join=True)
     saved = [torch.load(tmp_path / f"{r}.pt") for r in range(world)]
     for name in HOOKS:
         index = saved[0][name]["index"]
@@ -128,10 +127,10 @@ def shutdown():
     dist.destroy_process_group()
 
 
-def _train_worker(rank, world, port, out):
+def _train_worker(rank, world, store, out):
     from torch.nn.parallel import DistributedDataParallel as DDP
     from theory_bench.experiments.fp8_data import digits
-    init(rank, world, port)
+    init(rank, world, store)
     xt, yt, xv, yv = (torch.from_numpy(a) for a in digits())
     xt, yt, xv = xt.flatten(1)[rank::world], yt[rank::world], xv.flatten(1)       # each rank its own shard
     torch.manual_seed(0)
@@ -161,7 +160,7 @@ def test_digits_train_under_ddp_with_stosign_hook(tmp_path):
     per-rank momentum (beta = 0.9): the validation loss falls from 2.3 (chance) below 0.5, and both
     ranks hold the same weights (they applied the same averaged signs)."""
     pytest.importorskip("sklearn")
-    mp.spawn(_train_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_train_worker, args=(2, rendezvous(), str(tmp_path)), nprocs=2, join=True)
     a, b = (torch.load(tmp_path / f"{r}.pt") for r in range(2))
     assert a["start"] > 2.0 and a["end"] < 0.5, (a["start"], a["end"])
     assert all(torch.equal(x, y) for x, y in zip(a["weights"], b["weights"]))
@@ -226,7 +225,7 @@ def test_bad_input_says_the_fix():
         pytest.skip("a process group is already initialised in this process")
     with pytest.raises(ValueError, match="needs an initialised process group: call torch.distributed.init_process_group"):
         SignHookState()
-    init(0, 1, free_port())
+    init(0, 1, rendezvous())
     try:
         with pytest.raises(ValueError, match="envelope must be 'local' or 'shared', got 'global'"):
             SignHookState(envelope="global")

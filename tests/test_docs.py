@@ -23,8 +23,9 @@ def blocks(md, marker=""):
 def run_block(md, marker, tmp_path, cwd=None):
     script = tmp_path / "block.py"
     script.write_text(blocks(md, marker)[0])
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
-                          cwd=cwd or tmp_path).stdout
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=cwd or tmp_path)
+    assert done.returncode == 0, f"the block of {md.name} at {marker!r} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
 
 
 def printed(out):

@@ -9,7 +9,6 @@ Bytes per rank and step: the payload a rank hands to the collective (``4d`` for 
 (allreduce ``2 (M-1)/M 4d``; all-gather ``(M-1) ceil(d/8)``).
 """
 import os
-import socket
 import tempfile
 import time
 
@@ -20,10 +19,9 @@ import torch.multiprocessing as mp
 HOOKS = ("allreduce (DDP default)", "stosign_hook", "majority_vote_hook")
 
 
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous():
+    """A file-store rendezvous (no port to race for: one found free can be taken before it is listened on)."""
+    return "file://" + os.path.join(tempfile.mkdtemp(), "store")
 
 
 class _Dot(torch.nn.Module):
@@ -37,12 +35,11 @@ class _Dot(torch.nn.Module):
         return (self.w * x).sum()
 
 
-def _worker(rank, world, port, d, repeats, out):
+def _worker(rank, world, store, d, repeats, out):
     from torch.nn.parallel import DistributedDataParallel as DDP
     from theory_bench.torch.comm_hooks import SignHookState, majority_vote_hook, stosign_hook
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=world)
     result = {}
     for name in HOOKS:
         ddp = DDP(_Dot(d))
@@ -75,7 +72,7 @@ def comm_rows(sizes=(10 ** 6, 10 ** 7), worlds=(2, 4), repeats=5):
         for world in worlds:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "r.pt")
-                mp.spawn(_worker, args=(world, _port(), d, repeats, path), nprocs=world, join=True)
+                mp.spawn(_worker, args=(world, _rendezvous(), d, repeats, path), nprocs=world, join=True)
                 result = torch.load(path)
             base = result[HOOKS[0]]
             for name in HOOKS:
