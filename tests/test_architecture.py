@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"theory_bench": "theory_bench", "problems": "theory_bench.problems",
             "experiments": "theory_bench.experiments"}
 FRONT_DOORS = {"theory_bench", "theory_bench.cli", "theory_bench.bench", "theory_bench.bench_scale", "theory_bench.bench_torch",
-               "theory_bench.testing", "theory_bench.pytest_plugin"}
+               "theory_bench.testing", "theory_bench.testing_calibration", "theory_bench.pytest_plugin"}
 LAYERS = [  # lowest first; a module may import its own layer and those below it, never above
     ("engine", ("theory_bench.engine", "theory_bench.checkout_alias")),
     ("optimizers", ("theory_bench.optimizers",)),

@@ -196,7 +196,7 @@ def test_bad_input_is_named():
                                          r"got builtins.list"):
         assert_converges(lambda params: [params], "counterexample_2d", 10)
     x = torch.nn.Parameter(torch.zeros(2))
-    with pytest.raises(ValueError, match="got an optimizer instance SGD; pass a factory"):
+    with pytest.raises(ValueError, match="got a torch optimizer instance SGD; pass a factory"):
         assert_converges(torch.optim.SGD([x], lr=0.1), "counterexample_2d", 10)
 
     class WritesNaN(torch.optim.SGD):

@@ -79,3 +79,7 @@ class StoSignSGD(Optimizer):
 
     def config(self):
         return {**super().config(), "form": self.form}
+
+    def __repr__(self):      # one that rebuilds it (the testing API's "draw the curve" command runs it)
+        extra = "" if self.form == "theory" else f", beta1={self.beta1!r}, weight_decay={self.weight_decay!r}"
+        return f"StoSignSGD(lr={self.lr!r}, schedule={self.schedule_name()!r}{extra})"
