@@ -8,6 +8,7 @@ from theory_bench.problems.max_affine import make_max_affine
 from theory_bench.problems.nesterov import make_nesterov
 from theory_bench.problems.nonconvex import make_maxpool, make_moe, make_relu_regression
 from theory_bench.problems.online import make_hinge_stream, make_l1_stream, make_rademacher_linear
+from theory_bench.problems.spiky import make_spiky_hinge, make_spiky_l1, make_spiky_linear
 from theory_bench.problems.workers import make_hinge_shards, make_l1_shards, make_noisy_linear
 
 CATALOGUE = {
@@ -18,6 +19,9 @@ CATALOGUE = {
     "counterexample_2d": make_counterexample_2d,
     "skewed_linear": make_skewed_linear,
     "skewed_quadratic": make_skewed_quadratic,
+    "spiky_linear": make_spiky_linear,
+    "spiky_hinge": make_spiky_hinge,
+    "spiky_l1": make_spiky_l1,
     "rademacher_linear": make_rademacher_linear,
     "hinge_stream": make_hinge_stream,
     "l1_stream": make_l1_stream,

@@ -110,7 +110,7 @@ def make_skewed_linear(d=1, q=0.25, A=4.0, scale=1.0, name="skewed_linear"):
     d = positive_int("d", d)
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale!r}")
-    q = in_range("q", q, 0.0, 0.5)
+    q = in_range("q", q, 0.0, 0.5, closed=(False, True))       # q = 1/2: symmetric (spiky_linear's variant)
     mu = q * A - (1 - q)
     if not mu > 0:
         raise ValueError(f"the counterexample needs mean q*A - (1-q) > 0, got {mu!r} (q={q}, A={A}); raise A")

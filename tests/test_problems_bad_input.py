@@ -17,7 +17,7 @@ from theory_bench import problems
     ("counterexample_2d", dict(eps=1.5), r"eps must be in \(0.0, 1.0\), got 1.5"),
     ("counterexample_2d", dict(oracle="sign"), r"oracle must be 'resisting' or 'numpy_sign', got 'sign'"),
     ("skewed_linear", dict(q=0.25, A=2.0), r"needs mean q\*A - \(1-q\) > 0, got -0.25"),
-    ("skewed_linear", dict(q=0.6), r"q must be in \(0.0, 0.5\), got 0.6"),
+    ("skewed_linear", dict(q=0.6), r"q must be in \(0.0, 0.5\], got 0.6"),
     ("rademacher_linear", dict(L=0), r"L must be > 0, got 0"),
     ("maxpool", dict(c=7, s=2), r"the pool size s must divide the number of filters c, got c=7, s=2"),
     ("hinge", dict(nn=3), r"unknown parameter\(s\) nn for problem 'hinge'; it takes n, d, seed"),

@@ -12,6 +12,8 @@ SMALL = {
     "l1_stream": dict(n=40, d=4), "relu_regression": dict(n=40), "maxpool": dict(n=40),
     "moe": dict(n=40), "noisy_linear": dict(d=4), "hinge_shards": dict(workers=3, n=60, d=5, spread=8.0),
     "l1_shards": dict(workers=3, n=60, d=5, spread=8.0),
+    "spiky_linear": dict(d=4, mu=0.05, p=0.02, A=5.0), "spiky_hinge": dict(n=60, d=5, p=0.05, A=3.0),
+    "spiky_l1": dict(n=60, d=5, p=0.05, A=3.0),
 }
 SKEWED = {"hinge": dict(n=60, d=5, skew=0.5), "l1": dict(n=60, d=5, skew=0.5, batch=3)}
 CONVEX = [n for n in problems.names() if problems.make(n, **SMALL[n]).convex]
@@ -24,7 +26,8 @@ def random_points(p, rng, k):
 
 def test_catalogue_has_every_name_of_the_contract():
     required = {"hinge", "l1", "max_affine", "nesterov", "counterexample_2d", "skewed_linear",
-                "rademacher_linear", "hinge_stream", "l1_stream", "relu_regression", "maxpool", "moe"}
+                "rademacher_linear", "hinge_stream", "l1_stream", "relu_regression", "maxpool", "moe",
+                "spiky_linear", "spiky_hinge", "spiky_l1"}
     assert required <= set(problems.names())
 
 

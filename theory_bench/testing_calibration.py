@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from theory_bench.analysis.regression import ALPHA, RTOL, log_summary, power, seeds_for_power, worse
+from theory_bench.analysis.regression import ALPHA, RTOL, log_summaries, log_summary, power, seeds_for_power, worse_many
 from theory_bench.engine.seeding import spawn_seeds
 from theory_bench.optimizers import SGD, SignSGD, StoSignSGD, sign_convert
 from theory_bench.testing import MAX_SLOPE, ROOT_SEED, assert_regret_rate
@@ -146,16 +146,15 @@ def snapshot_rates(pool, regression_pool=None, n=SEEDS, reps=20_000, ratio=2.0, 
     sets drawn apart from ``pool`` (correct runs), the new set as is, times ``ratio``, and drawn from
     ``regression_pool``."""
     rng = np.random.default_rng(seed)
-    out = [0, 0, 0]
-    for _ in range(reps):
-        k = rng.permutation(pool.size)
-        rec, new = pool[k[:n]], pool[k[n:2 * n]]
-        r = log_summary(rec)
-        out[0] += worse(r, log_summary(new), alpha, rtol)[0]
-        out[1] += worse(r, log_summary(new * ratio), alpha, rtol)[0]
-        if regression_pool is not None:
-            out[2] += worse(r, log_summary(rng.choice(regression_pool, n, replace=False)), alpha, rtol)[0]
-    return tuple(c / reps for c in out)
+    k = np.argsort(rng.random((reps, pool.size)), axis=1)[:, :2 * n]       # 2n distinct runs per check
+    rec, new = pool[k[:, :n]], pool[k[:, n:]]
+    r = log_summaries(rec)
+    out = [worse_many(r, log_summaries(new), alpha, rtol).mean(), worse_many(r, log_summaries(new * ratio), alpha, rtol).mean(),
+           0.0]
+    if regression_pool is not None:
+        j = np.argsort(rng.random((reps, regression_pool.size)), axis=1)[:, :n]
+        out[2] = worse_many(r, log_summaries(regression_pool[j]), alpha, rtol).mean()
+    return tuple(float(c) for c in out)
 
 
 def snapshot_rows(pools, reps=20_000, regression_seeds=200):

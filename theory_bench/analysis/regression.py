@@ -43,33 +43,45 @@ def log_summary(values):
 
 
 def welch(rec, new):
-    """``(d, se, df)`` of the new log mean against the recorded one (summaries from ``log_summary``)."""
+    """``(d, se, df)`` of the new log mean against the recorded one (summaries from ``log_summary``;
+    each entry may be an array: many checks at once)."""
     (n1, m1, s1), (n2, m2, s2) = rec, new
+    n1, m1, s1, n2, m2, s2 = (np.asarray(v, dtype=np.float64) for v in (n1, m1, s1, n2, m2, s2))
     a, b = s1 ** 2 / n1, s2 ** 2 / n2
-    se = math.sqrt(a + b)
-    if se == 0:
-        return m2 - m1, 0.0, math.inf
-    den = (a ** 2 / (n1 - 1) if n1 > 1 else 0.0) + (b ** 2 / (n2 - 1) if n2 > 1 else 0.0)
-    df = (a + b) ** 2 / den if den > 0 else math.inf
+    se = np.sqrt(a + b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = np.where(n1 > 1, a ** 2 / np.maximum(n1 - 1, 1), 0.0) + np.where(n2 > 1, b ** 2 / np.maximum(n2 - 1, 1), 0.0)
+        df = np.where(den > 0, (a + b) ** 2 / np.where(den > 0, den, 1.0), np.inf)
     return m2 - m1, se, df
 
 
 def critical(df, alpha=ALPHA):
     """Welch's critical value for a false-alarm rate ``alpha`` (taken at ``alpha * NOMINAL``)."""
     a = alpha * NOMINAL
-    return float(stats.norm.isf(a) if not math.isfinite(df) else stats.t.isf(a, df))
+    df = np.asarray(df, dtype=np.float64)
+    return np.where(np.isfinite(df), stats.t.isf(a, np.where(np.isfinite(df), df, 1.0)), stats.norm.isf(a))
+
+
+def worse_many(rec, new, alpha=ALPHA, rtol=RTOL):
+    """``worse`` for arrays of summaries (``(n, mean, sd)`` each an array): a boolean array."""
+    d, se, df = welch(rec, new)
+    return (d > critical(df, alpha) * se) & (np.exp(d) > 1 + rtol)
 
 
 def worse(rec, new, alpha=ALPHA, rtol=RTOL):
     """``(failed, detail)``: the new log mean is significantly above the recorded one and the
     geometric mean grew by more than ``rtol``; ``detail`` holds the numbers for the message."""
-    d, se, df = welch(rec, new)
-    t_crit = critical(df, alpha)
-    ratio = math.exp(d)
-    significant = d > t_crit * se
-    failed = bool(significant and ratio > 1 + rtol)
-    return failed, {"ratio": ratio, "t": d / se if se > 0 else (math.inf if d > 0 else 0.0), "t_crit": t_crit,
+    d, se, df = (float(v) for v in welch(rec, new))
+    t_crit = float(critical(df, alpha))
+    failed = bool(worse_many(rec, new, alpha, rtol))
+    return failed, {"ratio": math.exp(d), "t": d / se if se > 0 else (math.inf if d > 0 else 0.0), "t_crit": t_crit,
                     "df": df, "alpha": alpha, "rtol": rtol, "limit": math.exp(max(t_crit * se, math.log1p(rtol)))}
+
+
+def log_summaries(values):
+    """``(n, mean, sd)`` of the logs of each row of ``values`` (a 2-D array of positive values)."""
+    lv = np.log(np.asarray(values, dtype=np.float64))
+    return np.full(lv.shape[0], lv.shape[1]), lv.mean(axis=1), lv.std(axis=1, ddof=1)
 
 
 def power(sd, n_rec, n_new, ratio=2.0, alpha=ALPHA, rtol=RTOL):
@@ -81,7 +93,7 @@ def power(sd, n_rec, n_new, ratio=2.0, alpha=ALPHA, rtol=RTOL):
         return 1.0
     se = sd * math.sqrt(1 / n_rec + 1 / n_new)
     df = n_rec + n_new - 2
-    return float(stats.nct.sf(critical(df, alpha), df, math.log(ratio) / se))
+    return float(stats.nct.sf(float(critical(df, alpha)), df, math.log(ratio) / se))
 
 
 def seeds_for_power(sd, target=0.99, ratio=2.0, alpha=ALPHA, rtol=RTOL, most=10 ** 5):

@@ -18,6 +18,8 @@ on the same gradient.
   The running max, the decayed max and a constant ``C >= |u|`` pass; no noise, Gaussian noise and
   the current ``|u|`` (plain sign, ``E[sign(g)] = 2q - 1 < 0``) fail, and the norm envelopes show the
   bias of dividing by a norm that moves with the draw (it shrinks as ``d`` grows).
+- ``drift(method, mu, p, A, **hyper)``: the stationary ``E[s]`` of SignSGD, Signum, Lion and
+  StoSignSGD under rare positive spikes (``theory_bench.analysis.spike_drift``, docs/theory.md §3.5).
 """
 import math
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from numba import njit
 from scipy.stats import norm
 
 from theory_bench.analysis.concentration import bernstein_radius
+from theory_bench.analysis.spike_drift import drift  # noqa: F401 - the stationary drift under rare spikes (§3.5)
 from theory_bench.engine.kernel_argument import KernelArgument
 
 
