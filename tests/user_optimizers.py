@@ -4,6 +4,7 @@ from numba import njit
 
 from theory_bench.bench import PyStoSignSGD   # StoSignSGD as a plain Python class: the slow path
 from theory_bench.optimizers import SignSGD
+from theory_bench.testing_calibration import ScaledNoise
 
 
 class GaussianStoSignSGD(PyStoSignSGD):
@@ -63,30 +64,12 @@ class MakesNaN(PyStoSignSGD):
         return x + (np.nan if t >= 3 else 0.0)
 
 
-@njit(cache=True)
-def jit_negated_step(x, g, state, t, rng):
-    """``sign(g - G n)``: the noise negated, the same distribution (a harmless refactor)."""
-    G, lr = state
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        G[i] = max(G[i], abs(g[i]))
-        v = g[i] - G[i] * (2.0 * rng.random() - 1.0)
-        out[i] = x[i] - lr[0] / np.sqrt(t) * ((v > 0.0) - (v < 0.0))
-    return out
-
-
-class JitStoSignSGDLr:
-    """The jitted StoSignSGD with its lr in the state (no recompile per lr); ``negated=True`` flips the noise."""
+class JitStoSignSGDLr(ScaledNoise):
+    """A jitted StoSignSGD with its lr in the state (no recompile per lr); ``negated=True`` flips the noise."""
     name = "JitStoSignSGD"
 
     def __init__(self, lr, negated=False):
-        self.lr = float(lr)
-        self.step = jit_negated_step if negated else jit_step
-
-    def init(self, x0):
-        G, lr = jit_init(x0)
-        lr[0] = self.lr
-        return G, lr
+        super().__init__(lr, -1.0 if negated else 1.0)
 
 
 class NoInit:

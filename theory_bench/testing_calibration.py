@@ -39,34 +39,37 @@ REGRET_GRID = (1000, 3000, 10_000, 30_000)
 
 
 @njit(cache=True)
-def _half_noise_init(x0):
-    return np.zeros_like(x0), np.zeros(1)
-
-
-@njit(cache=True)
-def _half_noise_step(x, g, state, t, rng):
-    G, lr = state
+def scaled_noise_step(x, g, state, t, rng):
+    """``x - lr_t sign(g + c G n)``, ``G`` the running max, ``n ~ U[-1, 1]``; ``state = (G, [lr, c])``:
+    ``c = 1`` is StoSignSGD, ``-1`` the same with the noise negated (the same law), ``1/2`` half the noise
+    (biased). Numba protocol functions with the step size in the state: one compile for every lr."""
+    G, h = state
     out = np.empty_like(x)
     for i in range(x.shape[0]):
         G[i] = max(G[i], abs(g[i]))
-        v = g[i] + 0.5 * G[i] * (2.0 * rng.random() - 1.0)
-        out[i] = x[i] - lr[0] / np.sqrt(t) * ((v > 0.0) - (v < 0.0))
+        v = g[i] + h[1] * G[i] * (2.0 * rng.random() - 1.0)
+        out[i] = x[i] - h[0] / np.sqrt(t) * ((v > 0.0) - (v < 0.0))
     return out
 
 
-class HalfNoise:
-    """StoSignSGD with half its noise, ``sign(g + G n / 2)``: biased, ``E = 2 g / G`` clipped to [-1, 1].
-    Numba protocol functions with the step size in the state (one compile for every lr)."""
-    name = "StoSignSGD (half noise)"
-    step = staticmethod(_half_noise_step)
+class ScaledNoise:
+    """A protocol optimizer stepping by ``sign(g + c G n)`` (``scaled_noise_step``)."""
+    name = "StoSignSGD (noise x c)"
+    step = staticmethod(scaled_noise_step)
 
-    def __init__(self, lr):
-        self.lr = float(lr)
+    def __init__(self, lr, c=1.0):
+        self.lr, self.c = float(lr), float(c)
 
     def init(self, x0):
-        G, lr = _half_noise_init(x0)
-        lr[0] = self.lr
-        return G, lr
+        return np.zeros_like(x0), np.array([self.lr, self.c])
+
+
+class HalfNoise(ScaledNoise):
+    """StoSignSGD with half its noise, ``sign(g + G n / 2)``: biased, ``E = 2 g / G`` clipped to [-1, 1]."""
+    name = "StoSignSGD (half noise)"
+
+    def __init__(self, lr):
+        super().__init__(lr, 0.5)
 
 
 def variants(lr):
