@@ -65,14 +65,53 @@ def window(p, quick=False):
 
 def drift_spec(label, p, symmetric=False, quick=False):
     opt, kw, _ = METHODS[label]
-    t0, T = window(p, quick)
     if symmetric:       # +-sigma with probability 1/2 (p = 1/2 spikes of 2 sigma): the same variance
         sigma = A * math.sqrt(p * (1 - p))
         problem_kw = dict(d=D, mu=mu_of(p), p=0.5, A=2 * sigma)
     else:
         problem_kw = dict(d=D, mu=mu_of(p), p=p, A=A)
-    return spec("spiky_linear", opt, T, problem_kw=problem_kw, opt_kw={"lr": LR, "schedule": "constant", **kw},
-                checkpoints=[t0, T])
+    return _drift_run(opt, {"lr": LR, "schedule": "constant", **kw}, problem_kw, p, quick)
+
+
+def _drift_run(opt, opt_kw, problem_kw, p, quick):
+    t0, T = window(p, quick)
+    return spec("spiky_linear", opt, T, problem_kw=problem_kw, opt_kw=opt_kw, checkpoints=[t0, T])
+
+
+# --- envelopes under spikes (the ablation's rows, docs/sign_conversion.md): bias against speed ---
+ENV_MU, ENV_P, ENV_A = 0.01, 0.1, 1.0        # spike mu + A (1 - p) = 0.91, between spikes mu - A p = -0.09
+SPIKE, LOW = ENV_MU + ENV_A * (1 - ENV_P), ENV_A * ENV_P - ENV_MU
+ENVELOPES = {   # label -> sign_convert switches
+    "running max (StoSignSGD)": {"envelope": "max"},
+    "decayed max, beta 0.99": {"envelope": "decayed_max", "beta": 0.99},
+    "decayed max, beta 0.9": {"envelope": "decayed_max", "beta": 0.9},
+    f"constant C = {2 * SPIKE:.3g} (2x the spike)": {"envelope": "constant", "C": 2 * SPIKE},
+    "constant C = 0.5 (below the spike)": {"envelope": "constant", "C": 0.5},
+}
+
+
+def envelope_theory(switches):
+    """The drift where it has a closed form: ``mu / B`` for an envelope at least every |g| (the running
+    max is the spike, ``B = SPIKE``); a constant below the spike clips it: ``p + (1 - p) (mu - A p) / C``."""
+    if switches["envelope"] == "max":
+        return ENV_MU / SPIKE
+    if switches["envelope"] == "constant":
+        C = switches["C"]
+        return ENV_MU / C if C >= SPIKE else ENV_P + (1 - ENV_P) * (ENV_MU - ENV_A * ENV_P) / C
+    return None                                   # the decayed max: measured only (its B moves with the spikes)
+
+
+def envelope_specs(quick):
+    out = []
+    for label, switches in ENVELOPES.items():
+        out.append((("env-drift", label), _drift_run("sign_convert", {"lr": LR, "base_kw": {"schedule": "constant"},
+                                                                      **switches},
+                                                     dict(d=D, mu=ENV_MU, p=ENV_P, A=ENV_A), ENV_P, quick)))
+        out.append((("env-time", label), spec("spiky_linear", "sign_convert", TIME_T,
+                                              problem_kw=dict(d=TIME_D, mu=ENV_MU, p=ENV_P, A=ENV_A),
+                                              opt_kw={"lr": 2 ** 0.5, **switches},
+                                              checkpoints=np.unique(np.logspace(1, math.log10(TIME_T), 60).astype(int)))))
+    return out
 
 
 def time_spec(opt, ratio):
@@ -86,7 +125,7 @@ def configs(quick=False):
     out += [(("symmetric", label), drift_spec(label, 0.001, symmetric=True, quick=quick))
             for label in ("Signum(0.99)", "Lion(0.9, 0.99)")]
     out += [(("time", opt, ratio), time_spec(opt, ratio)) for opt in TIME_OPTS for ratio in TIME_RATIOS]
-    return out
+    return out + envelope_specs(quick)
 
 
 def theory(quick):
@@ -104,6 +143,28 @@ def run(ctx):
     data = {key: ctx.runs(s, seeds) for key, s in configs(ctx.quick)}
     data["theory"] = theory(ctx.quick)
     return data
+
+
+def table(data, ctx):
+    """The envelope ablation under spikes: each envelope's drift (theory where closed, measured) and its
+    steps to halve the gap of the averaged iterate."""
+    rows = ["| variant | unbiased under spikes | drift, theory | drift, measured [95%] | steps to halve the gap, median "
+            "[min, max] over seeds |", "| --- | --- | --- | --- | --- |"]
+    for label, switches in ENVELOPES.items():
+        th = envelope_theory(switches)
+        m, lo, hi = _interval(measured_drift(data["env-drift", label], ENV_MU), 0.95)
+        steps = steps_to_target(data["env-time", label], mu=ENV_MU)
+        fmt = lambda v: "never" if not np.isfinite(v) else f"{v:.3g}"
+        unbiased = "yes" if th is not None and th > 0 and switches["envelope"] != "decayed_max" else "no"
+        rows.append(f"| {label} | {unbiased} | {'-' if th is None else f'{th:+.4f}'} | {m:+.4f} [{lo:+.4f}, {hi:+.4f}] | "
+                    f"{fmt(np.median(steps))} [{fmt(steps.min())}, {fmt(steps.max())}] |")
+    rows.append("")
+    rows.append(f"spiky_linear, mu = {ENV_MU}, p = {ENV_P}, A = {ENV_A} (spike {SPIKE:.3g}, between spikes "
+                f"{-LOW:.3g}); sign_convert(SGD) with each envelope. Drift: constant step 2^-30, d = {D}, after "
+                f"20 / p steps; steps: lr sqrt(2) / sqrt(t), d = {TIME_D}, T <= {TIME_T}, target mean x_avg <= -1/2. "
+                "A decayed max falls below the spike between spikes, so a spike step counts 1 while the steps "
+                "between count g / B > g / G: biased the wrong way; a constant below the spike clips it.")
+    return "\n".join(rows)
 
 
 def measured_drift(r, mu, d=D):

@@ -22,6 +22,9 @@ Claims:
 - ``zoo-stosign-regret``: StoSignSGD's regret on the skewed adversary is sublinear (slope surely
   below ``SUBLINEAR`` over ``[T/100, T]``; the rate itself is the regret experiment's); variant:
   the SignSGD, linear.
+- ``zoo-lion-wrong-way-spikes``: ``lion_pytorch.Lion`` at its default betas (0.9, 0.99) ends the
+  rare-spike problem (``spiky_linear``, ``p W = 0.2``, drift -0.25 by §3.5) further from the optimum
+  than it started; variant: ``torch.optim.SGD``, whose step is unbiased.
 The counterexamples are built for SignSGD; what the zoo's momentum sign methods (Signum, Lion,
 Tiger) do on them is measured in the table, not claimed.
 """
@@ -68,8 +71,11 @@ ZOO = (  # label, "module:Class", keywords, family
 )
 SGD, SIGNSGD, STOSIGN = "SGD", "SignSGD (pytorch-optimizer)", "StoSignSGD (theory_bench.torch)"
 ADVERSARY = ("skewed_linear", {"d": 100})
-PROBLEMS = (("counterexample_2d", {}), ADVERSARY, ("skewed_quadratic", {}))
-SHORT = ("counterexample 1", "skewed problem (d=100)", "counterexample 3 (quadratic)")
+SPIKES = ("spiky_linear", {"d": 100, "mu": 0.05, "p": 0.002, "A": 50.0})    # p W = 0.2 at beta 0.99 (§3.5)
+PROBLEMS = (("counterexample_2d", {}), ADVERSARY, ("skewed_quadratic", {}), SPIKES)
+SHORT = ("counterexample 1", "skewed problem (d=100)", "counterexample 3 (quadratic)",
+         "rare spikes (d=100, p=0.002, A=50)")
+LION = "Lion (lion-pytorch)"
 LR_GRID = (0.01, 0.1, 1.0)
 FALLING = -0.15
 SUBLINEAR = 0.8      # a regret slope surely below this is sublinear at these horizons
@@ -155,6 +161,12 @@ def claims(data, ctx):
         return Measurement(g.value / r["initial_gap"], g.lo / r["initial_gap"], g.hi / r["initial_gap"],
                            setup(f"{label}, skewed problem d=100"))
 
+    def spikes(label):
+        r = best(data, SPIKES[0], label)
+        g = final_gap(r)
+        return Measurement(g.value / r["initial_gap"], g.lo / r["initial_gap"], g.hi / r["initial_gap"],
+                           setup(f"{label}, spiky_linear d=100, mu=0.05, p=0.002, A=50"))
+
     def slope(label):
         m = regret_slope(best(data, adv, label))
         m.setup = setup(f"{label}, skewed adversary d=100, regret over [T/100, T]")
@@ -170,6 +182,9 @@ def claims(data, ctx):
         Claim("zoo-signsgd-wrong-way", "it ends the skewed problem further from the optimum than it started",
               "final gap / gap at x0", Range(lo=1.0), wrong(SIGNSGD), "theory_bench.torch.StoSignSGD", wrong(STOSIGN),
               section="3.3.2"),
+        Claim("zoo-lion-wrong-way-spikes", "lion_pytorch.Lion at its default betas (0.9, 0.99) ends the rare-spike "
+              "problem further from the optimum than it started (§3.5: drift -0.25 at p W = 0.2)",
+              "final gap / gap at x0", Range(lo=1.0), spikes(LION), "torch.optim.SGD", spikes(SGD), section="3.5"),
         Claim("zoo-stosign-regret", "theory_bench.torch.StoSignSGD's regret on the skewed adversary is sublinear "
               "(the rate itself, 1/2, is checked at T = 10^5 by regret-slope-*)", "slope of log mean R_T vs log T "
               "over [T/100, T]", Range(hi=SUBLINEAR), slope(STOSIGN), "pytorch_optimizer SignSGD(momentum=0)",
@@ -208,7 +223,8 @@ HIGHLIGHT = {  # the optimizers the README discusses, in colour; every other row
     "SGD": ("#2ca02c", "-"), "Adam": ("#9467bd", "-"), "Rprop": ("#8c564b", "--"),
     "SignSGD (pytorch-optimizer)": ("#d62728", "--"), "Signum (pytorch-optimizer SignSGD)": ("#e69f00", "-."),
     "Lion (lion-pytorch)": ("#000000", ":"), "StoSignSGD (theory_bench.torch)": ("#1f77b4", "-"),
-    "StoSignSGD practical (theory_bench.torch)": ("#17becf", "--")}
+    "StoSignSGD practical (theory_bench.torch)": ("#17becf", "--"), "Tiger": ("#bcbd22", "-."),
+    "Lion (pytorch-optimizer)": ("#7f7f7f", "--"), "AdamW": ("#ff7f0e", ":"), "RMSprop": ("#e377c2", "-")}
 
 
 def figures(data, ctx, outdir):
@@ -218,8 +234,9 @@ def figures(data, ctx, outdir):
     from theory_bench.results.plotting import figure, legend_right, save
     panels = [(PROBLEMS[0][0], "gap", "counterexample 1", "gap f(x_avg) - f*"),
               (ADVERSARY[0], "regret", "skewed adversary, d=100", "regret R_t"),
-              (PROBLEMS[2][0], "gap", "counterexample 3 (skewed quadratic)", "gap f(x_avg) - f*")]
-    fig, axes = figure(ncols=3, width=3.9, height=3.4)
+              (PROBLEMS[2][0], "gap", "counterexample 3 (skewed quadratic)", "gap f(x_avg) - f*"),
+              (SPIKES[0], "gap", "rare spikes, d=100 (wrong end: gap 10)", "gap f(x_avg) - f*")]
+    fig, axes = figure(ncols=4, width=3.6, height=3.4)
     for ax, (name, metric, title, ylabel) in zip(axes[0], panels):
         grey = True
         for label, _, _, _ in ZOO:

@@ -19,7 +19,7 @@ def test_claims_on_a_subset(tmp_path, monkeypatch):
     claims, paths = run_experiment("zoo", quick=True, jobs=None, out=tmp_path / "results",
                                    figures_dir=tmp_path / "figures", progress=False)
     assert [c.id for c in claims] == ["zoo-sgd-converges", "zoo-signsgd-stuck", "zoo-signsgd-wrong-way",
-                                      "zoo-stosign-regret"]
+                                      "zoo-lion-wrong-way-spikes", "zoo-stosign-regret"]
     for c in claims:
         assert c.status == "passed", (c.id, c.measured, c.variant_measured)
     table = (tmp_path / "figures" / "zoo_table.md").read_text().splitlines()
