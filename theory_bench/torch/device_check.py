@@ -19,7 +19,9 @@
    step must move (StoSignSGD practical and AdamW read ``p, g, m, G|v`` and write ``p, m, G|v``:
    7 streams of ``4 d`` bytes) over its time.
 
-Nothing in the test suite needs a GPU: ``tests/test_torch_device_check.py`` runs this on the CPU.
+``fp8_compare(device, shape)`` times ``FP8Linear``'s FP8 tensor-core path (``fp8_matmul``) against the
+emulation and reports their largest difference. Nothing in the test suite needs a GPU:
+``tests/test_torch_device_check.py`` and ``tests/test_fp8_matmul.py`` run these on the CPU.
 """
 import argparse
 import json
@@ -29,7 +31,10 @@ import numpy as np
 import torch
 
 from theory_bench.analysis.concentration import bernstein_radius
+from theory_bench.torch.fp8 import _LinearFn
+from theory_bench.torch.fp8_matmul import ScaledMMLinear, scaled_mm_available
 from theory_bench.torch.low_precision import LowPrecisionOptimizer
+from theory_bench.torch.recipe import get_recipe
 from theory_bench.torch.sign_convert import sign_convert
 from theory_bench.torch.stosignsgd import StoSignSGD, sto_sign
 
@@ -166,6 +171,45 @@ def speed(device, sizes=(10 ** 6, 10 ** 7, 10 ** 8)):
             rows.append({"optimizer": name, "d": d, "ms": v, "vs_fused_adamw": v / ms["AdamW(fused=True)"],
                          "GB_per_s": 7 * 4 * d / (v * 1e-3) / 1e9})
     return rows
+
+
+def fp8_compare(device="cuda", shape=(4096, 4096, 4096), recipe="fp8", repeats=20):
+    """On ``device``: the tensor-core layer against the emulated one, forward and backward on random
+    data (largest difference relative to the output's largest value) and the time of each, in ms.
+    ``python -c "from theory_bench.torch.device_check import fp8_compare; print(fp8_compare())"`` on a GPU."""
+    recipe = get_recipe(recipe)
+    M, K, N = shape
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(M, K, generator=gen).to(device).requires_grad_()
+    w = torch.randn(N, K, generator=gen).div(K ** 0.5).to(device).requires_grad_()
+    dy = torch.randn(M, N, generator=gen).to(device)
+    out = {"available": scaled_mm_available(x, w, recipe)}
+    results = {}
+    for name, fn in (("emulated", _LinearFn.apply), ("tensor cores", ScaledMMLinear.apply)):
+        if name == "tensor cores" and not out["available"]:
+            continue
+        x.grad = w.grad = None
+        y = fn(x, w, None, recipe)
+        y.backward(dy)
+        results[name] = (y.detach(), x.grad.clone(), w.grad.clone())
+
+        def step():
+            x.grad = w.grad = None
+            fn(x, w, None, recipe).backward(dy)
+        step()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        out[f"{name} ms (forward + backward)"] = 1e3 * (time.perf_counter() - t0) / repeats
+    if "tensor cores" in results:
+        for i, what in enumerate(("y", "dx", "dW")):
+            a, b = results["emulated"][i], results["tensor cores"][i]
+            out[f"{what}: max |tensor cores - emulated| / max |emulated|"] = float((a - b).abs().max() / a.abs().max())
+    return out
 
 
 def report(device="cuda", quick=False):

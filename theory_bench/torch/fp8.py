@@ -17,13 +17,17 @@ state in a chosen format, BF16 master weights.
 Every cast goes through torch's ``float8_e4m3fn`` / ``float8_e5m2`` / ``bfloat16`` dtypes and
 agrees bit for bit with ``theory_bench.precision`` (``tests/test_fp8.py``). On a CPU, or a GPU
 without FP8 tensor cores, the matmul itself runs in fp32 on the FP8 values: exact products, fp32
-sums, as FP8 tensor cores accumulate.
+sums, as FP8 tensor cores accumulate. On a GPU with them (CUDA, compute capability 8.9 or more) an
+``FP8Linear`` with E4M3 inputs runs its three products there (``torch._scaled_mm``,
+``theory_bench.torch.fp8_matmul``): the same FP8 operands, sums within 2.5e-4 (relative) of the
+emulation's on an H200, 5.8x faster at 4096^3 and 13x at 8192^3.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from theory_bench.torch.casts import cast
+from theory_bench.torch.fp8_matmul import ScaledMMLinear, scaled_mm_available
 from theory_bench.torch.low_precision import LowPrecisionOptimizer
 from theory_bench.torch.recipe import RECIPES, Recipe, get_recipe
 
@@ -78,6 +82,8 @@ class FP8Linear(nn.Linear):
         self.recipe = get_recipe(recipe)
 
     def forward(self, x):
+        if scaled_mm_available(x, self.weight, self.recipe):       # FP8 tensor cores (CUDA, sm_89+): fp8_matmul
+            return ScaledMMLinear.apply(x, self.weight, self.bias, self.recipe)
         return _LinearFn.apply(x, self.weight, self.bias, self.recipe)
 
     def extra_repr(self):
