@@ -60,7 +60,7 @@ def test_stosign_drift_is_mu_over_G_in_the_kernel():
 
 def test_long_windows_reach_the_dickman_limit():
     """beta = 0.999 (W = 1000): the finite-window drift is within 0.01 of the limit's (and the limit's
-    own check: published simulations of Signum(0.99), +0.437 and -0.230)."""
+    own check: an independent simulation of Signum(0.99) gave +0.437 and -0.230)."""
     assert abs(drift("signum", 0.005, 0.001, 10.0, beta=0.999, n=10 ** 6) -
                signum_drift_limit(0.005, 0.001, 10.0, 0.999)) < 0.01
     assert signum_drift_limit(0.05, 0.01, 10.0, 0.99) == pytest.approx(0.4385, abs=1e-3)
