@@ -212,11 +212,9 @@ def assert_regret_rate(optimizer, adversary, T_grid, *, seeds=20, slope=None, ma
         G = np.stack([tr.envelope_sum for tr in traces])
         G_note = "sum_i E[G_T,i] of these runs"
     except AttributeError:
-        G, G_note = None, f"sum_i L_i = {p.L.sum():.4g} (no envelope kept: G = L)"
-    width = float(w.max())
-    per_G = (lambda g: stosign_regret_upper(T_grid, g, width, eta)) if G is not None else (
-        lambda _: stosign_regret_upper(T_grid, float(p.L.sum()), width, eta))
-    ratio = bound_ratio(R, per_G, aux=G)
+        G, G_note = None, f"sum_i L_i = {float(p.L.sum()):.4g} (no envelope kept: G = L)"
+    width, L_sum = float(w.max()), float(p.L.sum())
+    ratio = bound_ratio(R, lambda g: stosign_regret_upper(T_grid, L_sum if g is None else g, width, eta), aux=G)
     if eta is not None:
         eta_note = f"eta = {eta:g}"
     elif isinstance(optimizer, Optimizer):

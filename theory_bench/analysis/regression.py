@@ -75,7 +75,7 @@ def worse(rec, new, alpha=ALPHA, rtol=RTOL):
     t_crit = float(critical(df, alpha))
     failed = bool(worse_many(rec, new, alpha, rtol))
     return failed, {"ratio": math.exp(d), "t": d / se if se > 0 else (math.inf if d > 0 else 0.0), "t_crit": t_crit,
-                    "df": df, "alpha": alpha, "rtol": rtol, "limit": math.exp(max(t_crit * se, math.log1p(rtol)))}
+                    "df": df, "alpha": alpha, "rtol": rtol}
 
 
 def log_summaries(values):

@@ -25,12 +25,12 @@ emulation and reports their largest difference. Nothing in the test suite needs 
 """
 import argparse
 import json
-import time
 
 import numpy as np
 import torch
 
 from theory_bench.analysis.concentration import bernstein_radius
+from theory_bench.engine.timing import best_time
 from theory_bench.torch.fp8 import _LinearFn
 from theory_bench.torch.fp8_matmul import ScaledMMLinear, scaled_mm_available
 from theory_bench.torch.low_precision import LowPrecisionOptimizer
@@ -45,8 +45,10 @@ FAIL_PROB = 1e-6
 
 
 def _sync(device):
+    """What ``best_time`` calls after each batch: the device's queue drained (nothing on the CPU)."""
     if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
+        return lambda: torch.cuda.synchronize(device)
+    return None
 
 
 def _trajectory(make, device, dtype, d, T, seed):
@@ -138,19 +140,7 @@ def _step_seconds(make, device, d, seed=0):
     gen = torch.Generator().manual_seed(seed)
     p = torch.nn.Parameter(torch.randn(d, generator=gen).to(device))
     p.grad = torch.randn(d, generator=gen).to(device)
-    opt = make([p])
-    opt.step()
-    _sync(device)
-    best = np.inf
-    n = 3
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            opt.step()
-        _sync(device)
-        best = min(best, (time.perf_counter() - t0) / n)
-        n = max(n, min(200, int(0.2 / max(best, 1e-6))))
-    return best
+    return best_time(make([p]).step, sync=_sync(device))
 
 
 SPEED = {
@@ -173,10 +163,10 @@ def speed(device, sizes=(10 ** 6, 10 ** 7, 10 ** 8)):
     return rows
 
 
-def fp8_compare(device="cuda", shape=(4096, 4096, 4096), recipe="fp8", repeats=20):
+def fp8_compare(device="cuda", shape=(4096, 4096, 4096), recipe="fp8", repeats=5):
     """On ``device``: the tensor-core layer against the emulated one, forward and backward on random
-    data (largest difference relative to the output's largest value) and the time of each, in ms.
-    ``python -c "from theory_bench.torch.device_check import fp8_compare; print(fp8_compare())"`` on a GPU."""
+    data (largest difference relative to the output's largest value) and the time of each, in ms (the
+    best of ``repeats`` batches). ``python -c "from theory_bench.torch.device_check import fp8_compare; print(fp8_compare())"`` on a GPU."""
     recipe = get_recipe(recipe)
     M, K, N = shape
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -196,15 +186,7 @@ def fp8_compare(device="cuda", shape=(4096, 4096, 4096), recipe="fp8", repeats=2
         def step():
             x.grad = w.grad = None
             fn(x, w, None, recipe).backward(dy)
-        step()
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            step()
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        out[f"{name} ms (forward + backward)"] = 1e3 * (time.perf_counter() - t0) / repeats
+        out[f"{name} ms (forward + backward)"] = 1e3 * best_time(step, repeats=repeats, sync=_sync(device))
     if "tensor cores" in results:
         for i, what in enumerate(("y", "dx", "dW")):
             a, b = results["emulated"][i], results["tensor cores"][i]
