@@ -1,5 +1,7 @@
-"""Which optional packages are installed, and at which versions (for manifests, tables and the
-experiments that need packages of their own, such as the zoo)."""
+"""Which packages are installed, at which versions, and the git commit (for manifests, tables, reports
+and the experiments that need packages of their own, such as the zoo)."""
+import platform
+import subprocess
 from importlib import metadata
 
 
@@ -17,3 +19,18 @@ def package_versions(packages):
 def missing_packages(packages):
     """Those of ``packages`` that are not installed."""
     return [pkg for pkg, v in package_versions(packages).items() if v is None]
+
+
+def versions():
+    """Python and the core packages, for manifests and reports."""
+    return {"python": platform.python_version(), **package_versions(
+        ("theory-bench", "numpy", "numba", "scipy", "cvxpy", "clarabel", "pandas", "pyarrow", "matplotlib"))}
+
+
+def git_commit(cwd="."):
+    """The checkout's commit, or None outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+    except Exception:
+        return None

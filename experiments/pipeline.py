@@ -12,33 +12,18 @@ and touches no tracked file; only ``publish`` (a full ``reproduce``, or ``--publ
 committed ``figures/`` and splices the tables into README.md, and only when every experiment ran
 in that one invocation, so the README's prose, tables and figures come from one run.
 """
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 from theory_bench import experiments
 from theory_bench.experiments.context import Context
-from theory_bench.experiments.packages import package_versions
+from theory_bench.experiments.packages import git_commit, versions
 from theory_bench.analysis.claims import table
 from theory_bench.results import strict_json
 from theory_bench.results.parallel import scheduler_from
 from theory_bench.results.store import ResultStore, atomic_write_text
 
 README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
-
-
-def versions():
-    return {"python": platform.python_version(), **package_versions(
-        ("theory-bench", "numpy", "numba", "scipy", "cvxpy", "clarabel", "pandas", "pyarrow", "matplotlib"))}
-
-
-def git_commit(cwd="."):
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                              timeout=5, check=True).stdout.strip()
-    except Exception:
-        return None
 
 
 def _progress(name, enabled):

@@ -36,12 +36,16 @@ OPTIMIZERS["sign_convert"] = _sign_converted
 
 
 def make_optimizer(name, **kw):
-    """One of ``OPTIMIZERS`` by name, or ``"torch:module:Class"``: a torch optimizer through the
-    testing adapter (``theory_bench.torch.adapter.named_factory``; ``kw``: ``lr``, ``schedule`` and
-    the class's own keywords)."""
+    """One of ``OPTIMIZERS`` by name; ``"torch:module:Class"`` or ``"torch:path/file.py:Class"``: a torch
+    optimizer through the testing adapter (``theory_bench.torch.adapter.named_factory``; ``kw``: ``lr``,
+    ``schedule``, ``low_precision`` and the class's own keywords); ``"file:path/file.py:Class"``: a
+    user's class of the numpy protocol, built as ``Class(**kw)``."""
     if name.startswith("torch:"):
         from theory_bench.torch.adapter import named_factory
         return named_factory(name[len("torch:"):], **kw)
+    if name.startswith("file:"):
+        from theory_bench.engine.user_code import load_class
+        return load_class(name[len("file:"):])(**kw)
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](**kw)
@@ -123,6 +127,9 @@ def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None, fn=N
     return {k: np.stack([np.asarray(r[k]) for r in results]) for k in results[0] if all(k in r for r in results)}
 
 
-def seeds_for(n, root=20260423):
+SEED_ROOT = 20260423
+
+
+def seeds_for(n, root=SEED_ROOT):
     """``n`` independent seeds, children of one root (stated in every claim)."""
     return spawn_seeds(root, n)

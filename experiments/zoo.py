@@ -9,9 +9,12 @@ skewed quadratic (counterexample 3). Each with its own defaults except the step:
 grid ``LR_GRID`` times the problem's ``lr_p``, and ``eta_t = lr / sqrt(t)`` (``LambdaLR``). The best
 ``lr`` per problem is the one with the lowest mean final gap (on the adversary: final regret).
 
-Verdicts, computed with their intervals (never hand-written): ``wrong way`` (the final gap's interval
-lies above the gap at ``x0``), ``converges`` (the slope of log mean gap over the last decade has its
-interval below ``FALLING``, or the gap is below ``1e-3`` of the initial one), else ``stuck``.
+The same optimizers also run on the rest of the battery (``battery.BATTERY``: Nesterov's worst case,
+hinge and L1 with skewed noise and on real data); their mean curves on every problem go to
+``<figures>/zoo_baselines.json`` (``experiments/baselines.py``), the baselines ``theory-bench audit``
+places a user's optimizer among.
+
+Verdicts, computed with their intervals (never hand-written): ``battery.verdict``.
 
 Claims:
 - ``zoo-sgd-converges``: ``torch.optim.SGD`` converges on counterexample 1 (gap below 1% of SignSGD's
@@ -34,9 +37,12 @@ import numpy as np
 
 from theory_bench import problems
 from theory_bench.analysis.claims import Claim, Measurement, Range
-from theory_bench.analysis.rates import fit_slope
-from theory_bench.experiments.ablation import falling_slope, final_gap
-from theory_bench.experiments.packages import missing_packages, package_versions
+from theory_bench.experiments.ablation import final_gap
+from theory_bench.experiments.battery import (BATTERY, FALLING, LR_GRID, by_key, checkpoints, horizon,
+                                              regret_slope, verdict)
+from theory_bench.experiments import baselines
+from theory_bench.experiments.packages import git_commit, missing_packages, package_versions
+from theory_bench.experiments.packages import versions as core_versions
 from theory_bench.experiments.runs import spec
 
 NAME = "zoo"
@@ -70,25 +76,15 @@ ZOO = (  # label, "module:Class", keywords, family
     ("StoSignSGD practical (theory_bench.torch)", "theory_bench.torch:StoSignSGD", {}, "reference"),
 )
 SGD, SIGNSGD, STOSIGN = "SGD", "SignSGD (pytorch-optimizer)", "StoSignSGD (theory_bench.torch)"
-ADVERSARY = ("skewed_linear", {"d": 100})
-SPIKES = ("spiky_linear", {"d": 100, "mu": 0.05, "p": 0.002, "A": 50.0})    # p W = 0.2 at beta 0.99 (§3.5)
-PROBLEMS = (("counterexample_2d", {}), ADVERSARY, ("skewed_quadratic", {}), SPIKES)
+CE1, ADVERSARY, CE3, SPIKES = (by_key(k) for k in ("counterexample_1", "counterexample_2", "counterexample_3", "spikes"))
+PROBLEMS = (CE1, ADVERSARY, CE3, SPIKES)      # the claims, the table and the figure
+BASELINE_PROBLEMS = BATTERY                   # run as well, for the baselines file every audit reads
 SHORT = ("counterexample 1", "skewed problem (d=100)", "counterexample 3 (quadratic)",
          "rare spikes (d=100, p=0.002, A=50)")
 LION = "Lion (lion-pytorch)"
-LR_GRID = (0.01, 0.1, 1.0)
-FALLING = -0.15
 SUBLINEAR = 0.8      # a regret slope surely below this is sublinear at these horizons
 REQUIRES = ("torch", "lion-pytorch", "pytorch_optimizer")   # the zoo extra
 INSTALL = "pip install torch==2.13.0 && pip install -e '.[zoo]'"
-
-
-def horizon(quick):
-    return (2000, 2) if quick else (10 ** 4, 5)
-
-
-def checkpoints(T):
-    return np.unique(np.logspace(1, np.log10(T), 25).astype(int))
 
 
 def versions():
@@ -107,48 +103,34 @@ def run(ctx):
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")             # other people's deprecation notices
-        for name, kw in PROBLEMS:
-            p = problems.make(name, **kw)
+        for e in BASELINE_PROBLEMS:
+            p = problems.make(e.name, **e.params)
             f_star = p.optimum()[1]
             initial = float(p.loss_fn(p.x0, *p.args) - f_star)
             for label, path, opt_kw, _ in ZOO:
                 for mult in LR_GRID:
-                    r = ctx.runs(spec(name, "torch:" + path, T, problem_kw=kw, checkpoints=checkpoints(T),
+                    r = ctx.runs(spec(e.name, "torch:" + path, T, problem_kw=e.params, checkpoints=checkpoints(T),
                                       opt_kw={"lr": float(p.lr) * mult, **opt_kw}), seeds)
                     r["gap"] = r["loss_avg"] - f_star
                     r["initial_gap"], r["lr_mult"] = initial, mult
-                    out[name, label, mult] = r
+                    out[e.key, label, mult] = r
     return out
 
 
 # --- what is measured ---
-def regret_slope(r):
-    t = r["t"][0]
-    sel = t >= t[-1] / 100
-    return Measurement(*fit_slope(t[sel], np.maximum(r["regret"][:, sel], 1e-300)))
-
-
-def verdict(r):
-    g = final_gap(r)
-    if g.lo > r["initial_gap"]:
-        return "wrong way"
-    if g.hi <= 1e-3 * r["initial_gap"] or falling_slope(r).hi < FALLING:
-        return "converges"
-    return "stuck"
-
-
-def best(data, name, label):
-    """The run of ``label`` on ``name`` at its best ``lr`` (lowest mean final gap; the adversary: regret)."""
-    metric = "regret" if name == ADVERSARY[0] else "gap"
-    runs = [data[name, label, m] for m in LR_GRID if (name, label, m) in data]
+def best(data, key, label):
+    """The run of ``label`` on the battery problem ``key`` at its best ``lr`` (lowest mean final gap; the
+    adversary: regret)."""
+    metric = "regret" if key == ADVERSARY.key else "gap"
+    runs = [data[key, label, m] for m in LR_GRID if (key, label, m) in data]
     return min(runs, key=lambda r: np.nanmean(r[metric][:, -1]) if np.isfinite(r[metric][:, -1]).all() else np.inf)
 
 
 def claims(data, ctx):
     T, seeds = horizon(ctx.quick)
     n = ctx.n_seeds(seeds)
-    ce1, adv = PROBLEMS[0][0], ADVERSARY[0]
-    floor = float(problems.make(ce1).extra["signsgd_floor"])
+    ce1, adv = CE1.key, ADVERSARY.key
+    floor = float(problems.make(CE1.name).extra["signsgd_floor"])
     setup = lambda what: f"{what}, best lr of {LR_GRID} x lr_p, eta_t = lr / sqrt(t), T = {T}, {n} seeds"
 
     def rel(label):
@@ -162,7 +144,7 @@ def claims(data, ctx):
                            setup(f"{label}, skewed problem d=100"))
 
     def spikes(label):
-        r = best(data, SPIKES[0], label)
+        r = best(data, SPIKES.key, label)
         g = final_gap(r)
         return Measurement(g.value / r["initial_gap"], g.lo / r["initial_gap"], g.hi / r["initial_gap"],
                            setup(f"{label}, spiky_linear d=100, mu=0.05, p=0.002, A=50"))
@@ -205,8 +187,8 @@ def table(data, ctx):
     head = ["variant", "family", *SHORT, "regret slope, skewed adversary"]
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for label, _, _, family in ZOO:
-        cells = [_cell(best(data, name, label)) for name, _ in PROBLEMS]
-        s = regret_slope(best(data, ADVERSARY[0], label))
+        cells = [_cell(best(data, e.key, label)) for e in PROBLEMS]
+        s = regret_slope(best(data, ADVERSARY.key, label))
         rows.append("| " + " | ".join([label, family, *cells, f"{s.value:.2f} [{s.lo:.2f}, {s.hi:.2f}]"]) + " |")
     rows.append("")
     v = versions()
@@ -232,10 +214,10 @@ def figures(data, ctx, outdir):
     colour, the other rows of the zoo in thin grey (every row with its interval: figures/zoo_table.md;
     a band over 2-5 seeds on a log axis would be mostly noise)."""
     from theory_bench.results.plotting import figure, legend_right, save
-    panels = [(PROBLEMS[0][0], "gap", "counterexample 1", "gap f(x_avg) - f*"),
-              (ADVERSARY[0], "regret", "skewed adversary, d=100", "regret R_t"),
-              (PROBLEMS[2][0], "gap", "counterexample 3 (skewed quadratic)", "gap f(x_avg) - f*"),
-              (SPIKES[0], "gap", "rare spikes, d=100 (wrong end: gap 10)", "gap f(x_avg) - f*")]
+    panels = [(CE1.key, "gap", "counterexample 1", "gap f(x_avg) - f*"),
+              (ADVERSARY.key, "regret", "skewed adversary, d=100", "regret R_t"),
+              (CE3.key, "gap", "counterexample 3 (skewed quadratic)", "gap f(x_avg) - f*"),
+              (SPIKES.key, "gap", "rare spikes, d=100 (wrong end: gap 10)", "gap f(x_avg) - f*")]
     fig, axes = figure(ncols=4, width=3.6, height=3.4)
     for ax, (name, metric, title, ylabel) in zip(axes[0], panels):
         grey = True
@@ -252,4 +234,7 @@ def figures(data, ctx, outdir):
         ax.set(xscale="log", yscale="log", xlabel="step t", ylabel=ylabel, title=title)
     fig.suptitle(f"the zoo, each optimizer at its best lr of {LR_GRID} (lr / sqrt(t)), mean over seeds", fontsize=9)
     legend_right(axes[0][-1])
-    return save(fig, outdir, "zoo")
+    T, seeds = horizon(ctx.quick)
+    written = baselines.write(data, ZOO, T=T, seeds=ctx.n_seeds(seeds), versions={**core_versions(), **versions()},
+                              commit=git_commit(), outdir=outdir, problems=BASELINE_PROBLEMS)
+    return [*save(fig, outdir, "zoo"), written]

@@ -1,5 +1,5 @@
 """The layout by role, checked from the source (docs/architecture.md): no import cycles, the arrows
-point one way (front doors -> experiments -> problems -> torch -> results -> analysis -> optimizers
+point one way (front doors and the audit -> experiments -> problems -> torch -> results -> analysis -> optimizers
 -> engine), the packages pyproject installs are the packages in the tree, and ``import problems``
 in a checkout is the installed package, not a copy."""
 import ast
@@ -24,7 +24,7 @@ LAYERS = [  # lowest first; a module may import its own layer and those below it
     ("torch", ("theory_bench.torch",)),
     ("problems", ("theory_bench.problems",)),
     ("experiments", ("theory_bench.experiments",)),
-    ("front doors", tuple(FRONT_DOORS)),
+    ("front doors", (*FRONT_DOORS, "theory_bench.audit")),
 ]
 
 
@@ -113,6 +113,7 @@ def test_imports_flow_down_the_layers():
 def test_the_layer_check_sees_an_upward_import():
     assert layer("theory_bench.engine.minimize") < layer("theory_bench.analysis.stationarity")
     assert layer("theory_bench.problems.hinge") < layer("theory_bench.experiments.runs") < layer("theory_bench.cli")
+    assert layer("theory_bench.experiments.zoo") < layer("theory_bench.audit.runner") == layer("theory_bench.cli")
     with pytest.raises(AssertionError, match="belongs to no layer"):
         layer("theory_bench.somewhere_new")
 

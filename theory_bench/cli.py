@@ -15,6 +15,8 @@ EXAMPLES = """examples:
   theory-bench check --quick --json      the claims as JSON; exit status 1 if one is not passed
   theory-bench plot regret               the figures again from stored results, no rerun
   theory-bench bench                     kernel throughput vs numpy and the memory roofline
+  theory-bench audit torch:lion_pytorch:Lion --kwargs '{"betas": [0.9, 0.99]}' --quick
+                                         grade an optimizer on the battery; report in audit/report.md
 """
 
 
@@ -105,6 +107,34 @@ def _cmd_bench(args):
     return 0
 
 
+def _cmd_audit(args):
+    from theory_bench.audit import AuditInputError, audit
+    try:
+        rep = audit(args.spec, kwargs=args.kwargs, lrs=args.lr, quick=args.quick, out=args.out, seeds=args.seeds,
+                    problems=args.problems, jobs=args.jobs, scheduler=args.scheduler, baselines=args.baselines,
+                    progress=not (args.no_progress or args.json))
+    except AuditInputError as err:
+        print(f"theory-bench audit: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        from theory_bench.results import strict_json
+        print(strict_json.dumps(rep, indent=1))
+        return 0
+    width = max(len(r["label"] + r["precision"]) for r in rep["problems"]) + 3
+    for r in rep["problems"]:
+        print(f"  {r['label'] + ', ' + r['precision']:{width}s} {r['verdict']:10s} final gap {r['final_gap']:.3g} "
+              f"[{r['interval'][0]:.3g}, {r['interval'][1]:.3g}] of {r['initial_gap']:.3g} at x0")
+    for c in rep["checks"]:
+        print(f"  {c['check']:{width}s} {c['verdict']}")
+    if rep["profile"]:
+        prof = rep["profile"]
+        order = sorted(prof["scores"], key=lambda m: -prof["scores"][m])
+        print(f"  profile score {prof['scores'][args.spec]:.2f}, rank {order.index(args.spec) + 1} of {len(order)} "
+              f"(baselines: {rep['baselines']['file']})")
+    print(f"report: {args.out}/report.md  ({rep['wall_s']:.0f} s)")
+    return 0
+
+
 def _sub(sub, name, help_text, func):
     p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,6 +198,25 @@ def build_parser():
     p.add_argument("--quick", action="store_true", help="stop at d = 1e6 (in cache; no roofline) and skip the certified optima of the largest problems")
     p.add_argument("--sizes", type=int, nargs="+", metavar="D", help="the dimensions to time (default 1e3 .. 1e7)")
     p.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
+    p = _sub(sub, "audit", "grade an optimizer on the whole battery, with a report and its place among the baselines",
+             _cmd_audit)
+    p.add_argument("spec", metavar="SPEC", help="torch:module:Class, path/to/file.py:Class (a torch optimizer or a "
+                   "numpy-protocol class) or a built-in name (StoSignSGD)")
+    p.add_argument("--lr", type=float, nargs="+", metavar="LR", help="learning rates for every problem (default: "
+                   "0.01, 0.1 and 1 times each problem's lr_p, the baselines' grid)")
+    p.add_argument("--kwargs", metavar="JSON", help="keyword arguments of the class, a JSON object")
+    p.add_argument("--quick", action="store_true", help="T = 2000 and 4 seeds (default: T = 10^4, 10 seeds)")
+    p.add_argument("--out", default="audit", metavar="DIR", help="where report.md, report.json, the figures and the "
+                   "runs go (default: audit)")
+    p.add_argument("--json", action="store_true", help="print report.json to stdout (no progress bar)")
+    p.add_argument("--jobs", type=positive_int, metavar="N", help="parallel processes (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None, help="run on the Dask cluster at ADDRESS, or "
+                   "'dask-local' (a user's file must be at the same path on the workers)")
+    p.add_argument("--seeds", type=positive_int, metavar="N", help="seeds per configuration")
+    p.add_argument("--problems", nargs="+", metavar="KEY", help="only these battery problems (docs/audit.md lists them)")
+    p.add_argument("--baselines", default="default", metavar="FILE", help="the baselines file (default: the "
+                   "repository's figures/zoo_baselines.json; 'none': no profile)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 

@@ -17,3 +17,16 @@ def sto_sign(a, B, u):
     ``a = 0`` and gives ``0``.
     """
     return sign(a + B * (2.0 * u - 1.0))
+
+
+def stochastic_sign(g, G, rng):
+    """StoSignSGD's sign operator on numpy vectors, ``sign(g + G n)`` with ``n = 2u - 1``, ``u`` from
+    ``rng``: mean ``g / G`` where ``|g| <= G`` (the optimizers' ``sign_operator``, for
+    ``testing.assert_unbiased`` and ``theory-bench audit``)."""
+    g = np.asarray(g, dtype=np.float64)
+    return np.sign(g + np.asarray(G, dtype=np.float64) * (2.0 * rng.random(g.shape) - 1.0))
+
+
+def plain_sign(g, G, rng):
+    """SignSGD's sign operator, ``sign(g)`` whatever ``G``: its mean is ``sign(g)``, not ``g / G``."""
+    return np.sign(np.asarray(g, dtype=np.float64))

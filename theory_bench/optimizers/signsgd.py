@@ -2,7 +2,7 @@
 from numba import njit
 
 from theory_bench.engine.optimizer import Optimizer
-from theory_bench.optimizers.signs import sign
+from theory_bench.optimizers.signs import plain_sign, sign
 
 
 @njit(cache=True)
@@ -15,3 +15,4 @@ class SignSGD(Optimizer):
     summary = "x <- P(x - eta_t sign(g)), one bit per coordinate"
     name = "SignSGD"
     kernel = staticmethod(signsgd_step)
+    sign_operator = staticmethod(plain_sign)

@@ -11,7 +11,7 @@ from numba import njit
 
 from theory_bench.engine.counter_rng import step_key, uniform01
 from theory_bench.engine.optimizer import Optimizer, nonnegative, unit_interval
-from theory_bench.optimizers.signs import sto_sign
+from theory_bench.optimizers.signs import sto_sign, stochastic_sign
 
 
 @njit(cache=True, inline="always")
@@ -56,6 +56,7 @@ class StoSignSGD(Optimizer):
     """
 
     name = "StoSignSGD"
+    sign_operator = staticmethod(stochastic_sign)
     summary = "unbiased stochastic sign, sign(g + G n) with running max G; practical form via .practical"
 
     def __init__(self, lr, schedule="inv_sqrt", beta1=0.0, weight_decay=0.0):

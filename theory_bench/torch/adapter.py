@@ -70,22 +70,32 @@ def inv_sqrt_factor(step):
     return 1.0 / np.sqrt(step + 1.0)
 
 
-def named_factory(path, *, lr, schedule="inv_sqrt", **kw):
-    """A factory of the optimizer class at ``path`` (``"torch.optim:AdamW"``, ``"lion_pytorch:Lion"``)
-    with ``lr`` and ``kw``; ``schedule="inv_sqrt"`` pairs it with ``LambdaLR`` at ``lr / sqrt(t)``,
-    ``"constant"`` with none. A name, not a closure, so that a run's configuration is plain JSON."""
-    import importlib
+def named_factory(path, *, lr, schedule="inv_sqrt", low_precision=None, **kw):
+    """A factory of the optimizer class at ``path`` (``"torch.optim:AdamW"``, ``"lion_pytorch:Lion"``, or a
+    file, ``"path/to/file.py:MyOpt"``) with ``lr`` and ``kw``; ``schedule="inv_sqrt"`` pairs it with
+    ``LambdaLR`` at ``lr / sqrt(t)``, ``"constant"`` with none. ``low_precision={"state": ..., "weights":
+    ...}`` wraps it in ``LowPrecisionOptimizer`` with those formats (nearest rounding, no scaling).
+    A name, not a closure, so that a run's configuration is plain JSON."""
+    from theory_bench.engine.user_code import load_class
     if schedule not in ("inv_sqrt", "constant"):
         raise ValueError(f"schedule must be 'inv_sqrt' or 'constant', got {schedule!r}")
-    module, _, cls = path.partition(":")
     try:
-        make = getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError) as err:
+        make = load_class(path)
+    except ValueError as err:
         raise ValueError(f"cannot import the optimizer {path!r} ({err}); install its package (the zoo extra: "
                          "pip install -e '.[zoo]') or give 'module:Class'") from None
+    recipe = None
+    if low_precision is not None:
+        from theory_bench.torch.recipe import Recipe
+        recipe = Recipe(inputs="fp32", grads="fp32", state_scaling="none", scaling="none", **low_precision)
 
     def factory(params):
         opt = make(params, lr=lr, **kw)
+        if recipe is not None:
+            from theory_bench.torch.low_precision import LowPrecisionOptimizer
+            opt = LowPrecisionOptimizer(opt, recipe)
         return (opt, torch.optim.lr_scheduler.LambdaLR(opt, inv_sqrt_factor)) if schedule == "inv_sqrt" else opt
-    factory.__name__ = f"{cls}(lr={lr:g}" + "".join(f", {k}={v!r}" for k, v in kw.items()) + f", {schedule})"
+    cls = path.rpartition(":")[2]
+    factory.__name__ = (f"{cls}(lr={lr:g}" + "".join(f", {k}={v!r}" for k, v in kw.items()) + f", {schedule})"
+                        + ("" if recipe is None else f" in {recipe.state} state, {recipe.weights} weights"))
     return TorchFactory(factory)

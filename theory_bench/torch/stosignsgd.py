@@ -211,6 +211,21 @@ class StoSignSGD(torch.optim.Optimizer):
         p.sub_(lr * s)
         return t
 
+    @staticmethod
+    def sign_operator(g, G, rng):
+        """The sign ``s`` this optimizer's step takes for the gradient ``g`` at the envelope ``G`` (numpy
+        vectors, ``|g| <= G``), drawn by its own step: a fresh ``StoSignSGD(lr=1, beta1=0)`` seeded from
+        ``rng`` takes the gradient ``G`` (its running max becomes ``G``), then ``g``; ``s`` is the second
+        move. Its mean must be ``g / G`` (``testing.assert_unbiased``, ``theory-bench audit``)."""
+        p = torch.zeros(len(g), dtype=torch.float64)
+        opt = StoSignSGD([p], lr=1.0, beta1=0.0, seed=int(rng.integers(2 ** 62)))
+        p.grad = torch.tensor(G, dtype=torch.float64)
+        opt.step()
+        before = p.clone()
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        return (before - p).numpy()
+
     def reseed(self, seed):
         """Start the noise streams afresh from ``seed`` (the testing API does, once per run)."""
         self.seed = int(seed)
