@@ -14,40 +14,26 @@ from theory_bench.audit.grades import VERDICTS, unbiased_check
 
 torch = pytest.importorskip("torch")
 
-SIGNSGD = '''
-import torch
+def torch_source(name, body, params="lr=0.1", defaults="lr=lr"):
+    """The source of a torch optimizer class ``name`` whose step runs ``body`` for every parameter ``p``
+    with a gradient (``group`` its param group, ``state`` its state)."""
+    body = textwrap.indent(textwrap.dedent(body).strip(), " " * 20)
+    return (f"import torch\n\n\nclass {name}(torch.optim.Optimizer):\n"
+            f"    def __init__(self, params, {params}):\n        super().__init__(params, dict({defaults}))\n\n"
+            "    @torch.no_grad()\n    def step(self, closure=None):\n        for group in self.param_groups:\n"
+            "            for p in group['params']:\n                if p.grad is not None:\n"
+            "                    state = self.state[p]\n" + body + "\n")
 
-class TestSignSGD(torch.optim.Optimizer):
-    """x <- x - lr sign(g): the plain sign step."""
-    def __init__(self, params, lr=0.1):
-        super().__init__(params, dict(lr=lr))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.add_(torch.sign(p.grad), alpha=-group["lr"])
-'''
-
-NORMALIZED = '''
-import torch
-
-class NormalizedSGD(torch.optim.Optimizer):
-    """x <- x - lr g / ||g||_2 (with momentum): nothing of the suite's."""
-    def __init__(self, params, lr=0.1, momentum=0.0):
-        super().__init__(params, dict(lr=lr, momentum=momentum))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                buf = self.state[p].setdefault("buf", torch.zeros_like(p))
-                buf.mul_(group["momentum"]).add_(p.grad)
-                p.add_(buf / buf.norm().clamp_min(1e-12), alpha=-group["lr"])
-'''
+SIGNSGD = torch_source("TestSignSGD", "p.add_(torch.sign(p.grad), alpha=-group['lr'])")      # the plain sign step
+NORMALIZED = torch_source("NormalizedSGD", """
+    buf = state.setdefault('buf', torch.zeros_like(p))
+    buf.mul_(group['momentum']).add_(p.grad)
+    p.add_(buf / buf.norm().clamp_min(1e-12), alpha=-group['lr'])""", "lr=0.1, momentum=0.0", "lr=lr, momentum=momentum")
+NAN = torch_source("Exploding", """
+    if state.setdefault('n', 0) > 3:
+        p.fill_(float('nan'))
+    state['n'] += 1""")
 
 NUMPY_SIGN = '''
 import numpy as np
@@ -175,7 +161,9 @@ def test_divergence_is_a_verdict_not_an_error(tmp_path):
 
 def test_the_unbiasedness_check_and_its_variant():
     from theory_bench.optimizers import SignSGD, StoSignSGD
+    from theory_bench.torch import StoSignSGD as TorchStoSignSGD
     assert unbiased_check(StoSignSGD.sign_operator, 4000)["verdict"] == "unbiased"
+    assert unbiased_check(TorchStoSignSGD.sign_operator, 2000)["verdict"] == "unbiased"      # its own step
     assert unbiased_check(SignSGD.sign_operator, 4000)["verdict"] == "biased"
     assert unbiased_check(None, 10)["verdict"] == "not exposed"
     assert unbiased_check(lambda g: g, 10)["verdict"] == "error"
