@@ -35,6 +35,10 @@ def _cmd_list(args):
         print(f"  {cls.__name__:18s} {cls.summary}")
     print(f"  {'sign_convert':18s} {optimizers.SignConverted.summary}; envelope "
           f"{'|'.join(optimizers.ENVELOPES)}, noise {'|'.join(optimizers.NOISES)}, scaled True|False")
+    from theory_bench.experiments.battery import BATTERY
+    print("the audit's battery (theory-bench audit SPEC --problems KEY ...):")
+    for e in BATTERY:
+        print(f"  {e.key:20s} {e.label}, §{e.section}")
     return 0
 
 

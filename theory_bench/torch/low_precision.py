@@ -24,9 +24,10 @@ What it measures (``stats()``), for the diagnosis of a failure:
 import torch
 
 from theory_bench.engine.precision import get_format
-from theory_bench.torch.casts import cast, power_of_two_scale, round_stochastic
+from theory_bench.torch.casts import power_of_two_scale, round_stochastic
 from theory_bench.torch.noise import default_key, param_key, torch_seed
 from theory_bench.torch.recipe import get_recipe
+from theory_bench.torch.state_scaling import store
 from theory_bench.torch.wrapping import WrappedOptimizer, unhooked_step
 
 
@@ -37,12 +38,12 @@ COUNTERS = frozenset({"step"})
 
 
 def _round(x, fmt, rounding, scaling, generator):
-    """``x`` rounded into ``fmt`` (nearest or stochastic, per-tensor scaled or not), in place; a
-    stochastic rounding draws from ``generator`` (seeded by the caller)."""
+    """``x`` rounded into ``fmt`` (nearest or stochastic; scaled per ``state_scaling.STATE_SCALINGS``), in
+    place; a stochastic rounding draws from ``generator`` (seeded by the caller)."""
     if fmt == "fp64" or (fmt == "fp32" and x.dtype == torch.float32):
         return
     if rounding == "nearest":
-        x.copy_(cast(x, fmt, scaling))
+        x.copy_(store(x, fmt, scaling))
         return
     s = power_of_two_scale(x, get_format(fmt).max) if scaling == "per_tensor" else 1.0
     u = torch.rand(x.shape, generator=generator, dtype=torch.float64, device="cpu").to(x.device)
@@ -122,7 +123,8 @@ class LowPrecisionOptimizer(WrappedOptimizer):
                 continue                      # by role: moments and envelopes, never a step counter
             nonzero = v != 0
             self._seed(group, k, j)
-            _round(v, r.state, r.rounding, r.state_scaling, self.generator)
+            fmt, scaling = r.state_format(key)
+            _round(v, fmt, r.rounding, scaling, self.generator)
             c = self._counts.setdefault(key, [0, 0])
             c[0] += int(nonzero.sum())
             c[1] += int((nonzero & (v == 0)).sum())
