@@ -7,7 +7,12 @@ SignSGD, Lion, StoSignSGD in its practical form) in three recipes (``theory_benc
 ``fp32``, ``bf16`` (bf16 matmuls and gradients, fp32 state and weights) and ``fp8`` (E4M3 matmul
 inputs with per-tensor scaling, E5M2 output gradients, E4M3 state with per-tensor scaling, BF16
 master weights, nearest rounding); AdamW also in ``fp8-bf16-state`` (the same with its state in
-bf16). Each optimizer has one ``lr`` per model (``LR``, the best of a grid in fp32, docs/fp8.md).
+bf16) and in the state layouts of the FP8 systems the field runs (``FIELD``: ``fp8-block``, torchao's
+one scale per block of 256; ``fp8-msamp``, MS-AMP's FP16 second moment; ``fp8-te``,
+TransformerEngine's absmax scale per tensor). Each optimizer has one ``lr`` per model (``LR``, the
+best of a grid in fp32, docs/fp8.md). ``recipes_table`` (``<figures>/fp8_recipes.md``): which AdamW
+recipe diverges, fails or trains, with its state's bytes per parameter, beside the sign methods in
+FP8, and the best AdamW recipe that trains within StoSignSGD's state memory.
 
 Measured per run (``fp8_train.train``): the validation loss at ``evals`` steps, the largest stored
 update in units of the step's ``lr``, the fractions of state entries flushed to zero, and for
@@ -45,7 +50,10 @@ MODELS = ("cnn", "transformer")
 MODEL_LABELS = {"cnn": "CNN, digits", "transformer": "MoE transformer, stdlib bytes"}
 OPTIMIZERS = ("AdamW", "SignSGD", "Lion", "StoSignSGD")
 RECIPES = ("fp32", "bf16", "fp8", "fp8-bf16-state")
-RECIPE_LABELS = {"fp32": "fp32", "bf16": "bf16", "fp8": "FP8", "fp8-bf16-state": "FP8, bf16 state"}
+RECIPE_LABELS = {"fp32": "fp32", "bf16": "bf16", "fp8": "FP8", "fp8-bf16-state": "FP8, bf16 state",
+                 "fp8-block": "FP8, block state (torchao)", "fp8-msamp": "FP8, fp16 v (MS-AMP O2)",
+                 "fp8-te": "FP8, absmax state (TE)"}
+FIELD = ("fp8-block", "fp8-msamp", "fp8-te")   # the state layouts of the FP8 systems practitioners run: AdamW only
 LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 LR = {  # the best peak lr of LR_GRID in fp32, one seed, T = 600 (CNN) and 300 (transformer): docs/fp8.md
     "cnn": {"AdamW": 3e-2, "SignSGD": 3e-3, "Lion": 1e-3, "StoSignSGD": 1e-2},
@@ -67,8 +75,10 @@ def horizon(quick):
 
 
 def configs():
-    """``(optimizer, recipe)`` pairs: every optimizer in fp32, bf16 and fp8; AdamW also with bf16 state."""
-    return [(o, r) for o in OPTIMIZERS for r in RECIPES if r != "fp8-bf16-state" or o == "AdamW"]
+    """``(optimizer, recipe)`` pairs: every optimizer in fp32, bf16 and fp8; AdamW also with bf16 state and
+    in each of the field's FP8 state layouts (``FIELD``)."""
+    return ([(o, r) for o in OPTIMIZERS for r in RECIPES if r != "fp8-bf16-state" or o == "AdamW"]
+            + [("AdamW", r) for r in FIELD])
 
 
 def spec(model, optimizer, recipe, T, evals):
@@ -248,6 +258,49 @@ def table(data, ctx):
     return "\n".join(rows)
 
 
+def state_bytes(r):
+    return float(np.mean(r["state_bytes"])) if "state_bytes" in r else math.nan
+
+
+def best_adamw(data, model, budget=math.inf):
+    """The AdamW FP8 recipe (of ``fp8-bf16-state``, ``fp8`` and ``FIELD``) that trains to the lowest mean
+    final validation loss with at most ``budget`` bytes of state per parameter; None if none trains."""
+    ok = [r for r in ("fp8-bf16-state", "fp8", *FIELD) if (model, "AdamW", r) in data
+          and verdict(data[model, "AdamW", r]) == "trains" and state_bytes(data[model, "AdamW", r]) <= budget * (1 + 1e-9)]
+    return min(ok, key=lambda r: finals(data[model, "AdamW", r]).mean(), default=None)
+
+
+def recipes_table(data, ctx):
+    """AdamW in every recipe, the field's FP8 state layouts included, beside the sign methods in FP8: the
+    verdict, the final loss, the state's bytes per parameter, the cause (v stored as zero where m is
+    not, the largest update) and the speed against AdamW in bf16."""
+    head = ["model", "optimizer", "recipe", "verdict", "final val loss", "state bytes / parameter",
+            "v = 0 where m != 0", "largest update / lr_t", "speed vs AdamW-bf16"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    notes = []
+    for model in MODELS:
+        order = [("AdamW", r) for r in ("fp32", "bf16", "fp8-bf16-state", "fp8", *FIELD)] + \
+                [(o, "fp8") for o in OPTIMIZERS if o != "AdamW"]
+        for opt, recipe in order:
+            if (model, opt, recipe) not in data:
+                continue
+            r = data[model, opt, recipe]
+            up = seed_mean(largest_update(r))
+            rows.append("| " + " | ".join([MODEL_LABELS[model], opt, RECIPE_LABELS[recipe], verdict(r), _loss_cell(r),
+                                           f"{state_bytes(r):.3g}", f"{v_stalled(r):.2g}" if opt == "AdamW" else "-",
+                                           f"{up.value:.3g}", _speed_cell(data, model, opt, recipe)]) + " |")
+        sto = data[model, "StoSignSGD", "fp8"]
+        same = best_adamw(data, model, state_bytes(sto))
+        anyb = best_adamw(data, model)
+        notes.append(f"{MODEL_LABELS[model]}: StoSignSGD in FP8 ({state_bytes(sto):.3g} bytes of state per parameter) "
+                     f"ends at {finals(sto).mean():.3g}; the best AdamW FP8 recipe that trains within that memory: "
+                     + (f"{RECIPE_LABELS[same]}, {finals(data[model, 'AdamW', same]).mean():.3g}" if same else "none")
+                     + "; with any memory: "
+                     + (f"{RECIPE_LABELS[anyb]}, {finals(data[model, 'AdamW', anyb]).mean():.3g} at "
+                        f"{state_bytes(data[model, 'AdamW', anyb]):.3g} bytes" if anyb else "none") + ".")
+    return "\n".join(rows + [""] + notes)
+
+
 def full_table(data, ctx):
     """Every run: verdict, final loss, largest update, AdamW's stalled v, flushed state, steps to target."""
     head = ["variant", "model", "recipe", "lr", "verdict", "final val loss", "largest update / lr_t",
@@ -269,8 +322,10 @@ def full_table(data, ctx):
     return "\n".join(rows)
 
 
-STYLES = {"fp32": "-", "bf16": "--", "fp8": ":", "fp8-bf16-state": "-."}
-COLORS = {"AdamW": "#7f7f7f", "SignSGD": "#d62728", "Lion": "#bcbd22", "StoSignSGD": "#1f77b4"}
+STYLES = {"fp32": "-", "bf16": "--", "fp8": ":", "fp8-bf16-state": "-.", "fp8-block": (0, (5, 1, 1, 1)),
+          "fp8-msamp": (0, (3, 1, 1, 1, 1, 1)), "fp8-te": (0, (1, 1))}
+COLORS = {"AdamW": "#7f7f7f", "SignSGD": "#d62728", "Lion": "#bcbd22", "StoSignSGD": "#1f77b4",
+          "fp8-block": "#9467bd", "fp8-msamp": "#8c564b", "fp8-te": "#e377c2"}    # AdamW in the field's layouts
 
 
 def figures(data, ctx, outdir):
@@ -284,7 +339,7 @@ def figures(data, ctx, outdir):
             r = data[model, opt, recipe]
             curves = np.minimum(np.where(np.isfinite(r["val_loss"]), r["val_loss"], top), top)   # off the top: diverged
             label = f"{opt}, {RECIPE_LABELS[recipe]}" + (" (diverged)" if verdict(r) == "diverged" else "")
-            band(ax, r["t"][0], curves, label, COLORS[opt], ls=STYLES[recipe], lw=1.8 if recipe == "fp8" else 1.1)
+            band(ax, r["t"][0], curves, label, COLORS.get(recipe, COLORS[opt]), ls=STYLES[recipe], lw=1.8 if recipe == "fp8" else 1.1)
         ax.axhline(target_loss(data, model), color="k", lw=0.8, ls=(0, (1, 2)), label="target loss of the speed column")
         ax.set(yscale="log", ylim=(0.8 * best, top), xlabel="training step", ylabel="validation loss (nats)",
                title=f"{MODEL_LABELS[model]}: curves at the top diverged")
@@ -295,4 +350,6 @@ def figures(data, ctx, outdir):
     full = Path(outdir) / "fp8_full.md"
     atomic_write_text(full, full_table(data, ctx) + "\n\n" + f"Versions: " +
                       ", ".join(f"{k} {v}" for k, v in package_versions(REQUIRES).items()) + ".\n")
-    return paths + [full]
+    recipes = Path(outdir) / "fp8_recipes.md"
+    atomic_write_text(recipes, recipes_table(data, ctx) + "\n")
+    return paths + [full, recipes]

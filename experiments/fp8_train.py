@@ -116,7 +116,8 @@ def train(s, seed):
     """``s``: ``{"model", "optimizer", "recipe", "lr", "T", "evals"}``. Returns the curves at the
     evaluation steps ``t``: ``val_loss``, ``train_loss`` (mean since the previous evaluation),
     ``largest_update`` (the largest stored step since the previous evaluation, in units of the
-    step's ``lr``), and scalars ``diverged_at``, ``flushed_<state>``, ``stalled_<state>``, ``wall_s``."""
+    step's ``lr``), and scalars ``diverged_at``, ``flushed_<state>``, ``stalled_<state>``, ``state_bytes``
+    (the stored optimizer state per parameter value), ``wall_s``."""
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
@@ -158,6 +159,7 @@ def train(s, seed):
     stats = opt.stats()
     out.update({f"flushed_{key}": v for key, v in stats["flushed"].items()})
     out.update({f"stalled_{key}": v for key, v in stats["stalled"].items()})
+    out["state_bytes"] = opt.state_bytes_per_param()
     out["diverged_at"] = float(diverged)
     out["wall_s"] = time.perf_counter() - t0
     return out

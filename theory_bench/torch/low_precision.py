@@ -27,7 +27,7 @@ from theory_bench.engine.precision import get_format
 from theory_bench.torch.casts import power_of_two_scale, round_stochastic
 from theory_bench.torch.noise import default_key, param_key, torch_seed
 from theory_bench.torch.recipe import get_recipe
-from theory_bench.torch.state_scaling import store
+from theory_bench.torch.state_scaling import state_bytes, store
 from theory_bench.torch.wrapping import WrappedOptimizer, unhooked_step
 
 
@@ -133,6 +133,20 @@ class LowPrecisionOptimizer(WrappedOptimizer):
             else:
                 s = self._stalled.setdefault(key, {})
                 s[id(p)] = (int(((v == 0) & (first != 0)).sum()), v.numel())
+
+    def state_bytes_per_param(self):
+        """The bytes the stored state takes per parameter value: every state tensor the size of its
+        parameter in its recipe format and scaling (codes and scales, ``state_scaling.state_bytes``)."""
+        total = values = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                values += p.numel()
+                for key, v in self.state.get(p, {}).items():
+                    if key not in COUNTERS and torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape:
+                        fmt, scaling = self.recipe.state_format(key)
+                        total += (v.element_size() * v.numel() if fmt == "fp64"       # not rounded: as held
+                                  else state_bytes(fmt, scaling, v.numel()))
+        return total / max(values, 1)
 
     def stats(self):
         """``{"largest_update": float, "flushed": {key: fraction}, "stalled": {key: fraction}}``."""
