@@ -103,13 +103,16 @@ def audit(spec, *, kwargs=None, lrs=None, quick=False, out="audit", seeds=None, 
         keys = [e.key for e in plan.entries if e.key in base["problems"]]
         horizon = int(min(plan.T, base["T"]))
         target = profile.targets(base, keys, horizon)
+        left_out = [k for k in keys if k not in target]
+        keys = [k for k in keys if k in target]
         steps = {spec: profile.audited_steps(settings, keys, horizon, target),
                  **profile.baseline_steps(base, keys, horizon, target)}
         rho, scores, _ = profile.profile(steps)
         for row in rows:
             if row["precision"] == "fp64" and row["problem"] in target:
                 row["target"], row["steps_to_target"] = target[row["problem"]], steps[spec][keys.index(row["problem"])]
-        rep["profile"] = {"audited": spec, "problems": keys, "horizon": horizon, "target_factor": profile.TARGET_FACTOR,
+        rep["profile"] = {"audited": spec, "problems": keys, "left_out": left_out, "horizon": horizon,
+                          "target_factor": profile.TARGET_FACTOR,
                           "targets": target, "tau": profile.TAUS, "rho": rho, "scores": scores, "steps": steps,
                           "same_lr_grid": lrs is None and list(base["lr_grid"]) == list(LR_GRID)}
         rep["baselines"] = {k: base[k] for k in ("file", "written_by", "theory_bench", "git_commit", "finished", "T",

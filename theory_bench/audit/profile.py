@@ -6,7 +6,9 @@ smallest mean gap ``f(x_avg_t) - f*`` any baseline reaches by the common horizon
 ``H = min(T_audit, T_baselines)``, over its ``lr`` grid (the checkpoints are one shared log grid, so
 a quick audit reads the full baselines' first points). For each method (the audited one and every
 baseline), the steps to the target are the fewest over its ``lr`` grid, from the mean curves up to
-``H``, interpolated in log-log between checkpoints; never reached: infinite (AlgoPerf's rule). The performance ratio of a method on
+``H``, interpolated in log-log between checkpoints; never reached: infinite (AlgoPerf's rule). A
+problem whose target is not below half the gap at ``x0`` (no baseline gets within a quarter of it by
+``H``) measures no speed at that horizon: it is left out of the profile, and the report says so. The performance ratio of a method on
 a problem is its steps over the best method's there; its profile ``rho(tau)`` is the fraction of
 problems with ratio at most ``tau``, for ``tau`` in ``[1, 4]``, and its score the profile's mean
 over that range (1: fastest everywhere; 0: never within 4x of the best, or never at the target).
@@ -21,13 +23,17 @@ TARGET_FACTOR = 2.0
 
 
 def targets(doc, keys, horizon):
-    """``{key: target gap}``: ``TARGET_FACTOR`` x the least mean gap of any baseline by ``horizon``."""
+    """``{key: target gap}``: ``TARGET_FACTOR`` x the least mean gap of any baseline by ``horizon``, for
+    the problems where that is below half the gap at ``x0`` (the others measure no speed)."""
     sel = doc["t"] <= horizon
     out = {}
     for key in keys:
+        initial = doc["problems"][key]["initial_gap"]
         least = min(float(np.min(c[sel])) for opt in doc["optimizers"].values() for c in opt["gap"][key].values()
                     if np.isfinite(c[sel]).all())
-        out[key] = TARGET_FACTOR * max(least, 1e-12 * doc["problems"][key]["initial_gap"])
+        target = TARGET_FACTOR * max(least, 1e-12 * initial)
+        if target < 0.5 * initial:
+            out[key] = target
     return out
 
 

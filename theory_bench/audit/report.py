@@ -24,7 +24,7 @@ def _g(v):
 
 def _steps(v):
     if v is None:
-        return "no baselines"
+        return "-"
     return "never (inf)" if not np.isfinite(v) else f"{v:.0f}"
 
 
@@ -74,9 +74,13 @@ def _baselines_md(rep, figures):
     rank = [m for m, _ in scores].index(prof["audited"]) + 1
     lines = ["## Among the baselines", "",
              f"![profile]({figures['profile']})", "",
+             "The audited optimizer is the wide grey line (drawn under the baselines, so a baseline with the same "
+             "profile shows on top of it).", "",
              f"Steps to target, the fewest over the lr grid, read up to T = {prof['horizon']}: the target on each problem "
              f"is {prof['target_factor']:g}x the smallest mean gap any baseline reaches by then (AlgoPerf sets targets "
-             "from the best baseline), infinite where never reached (AlgoPerf's rule). Performance profile: "
+             "from the best baseline), infinite where never reached (AlgoPerf's rule)"
+             + (f"; left out, as no baseline gets within a quarter of the gap at x0 by then: "
+                f"{', '.join(prof['left_out'])}" if prof["left_out"] else "") + ". Performance profile: "
              "the fraction of the problems on which a method is within tau of the fastest; score: its mean over "
              f"tau in [1, 4]. **{prof['audited']}: score {prof['scores'][prof['audited']]:.2f}, rank {rank} of "
              f"{len(scores)}.** Baselines: `{b['file']}`, written by {b['written_by']} (theory-bench "
@@ -140,22 +144,26 @@ def profile_figure(rep, outdir):
     from theory_bench.results.plotting import figure, legend_below, save
     prof = rep["profile"]
     taus = np.asarray(prof["tau"])
-    fig, axes = figure(width=6.0, height=3.4)
+    fig, axes = figure(width=6.0, height=3.9)
     ax = axes[0][0]
-    others = [m for m in prof["rho"] if m not in HIGHLIGHT and m != prof["audited"]]
+    baselines = [m for m in prof["rho"] if m != prof["audited"]]
+    top = max(baselines, key=lambda m: prof["scores"][m])
+    shown = {**HIGHLIGHT, **({} if top in HIGHLIGHT else {top: ("#e377c2", "-.")})}
+    others = [m for m in baselines if m not in shown]
     for k, m in enumerate(others):
         ax.step(taus, prof["rho"][m], where="post", color="0.75", lw=0.7,
                 label=f"the other {len(others)} baselines" if k == 0 else None)
-    for m, (color, ls) in HIGHLIGHT.items():
+    for m, (color, ls) in shown.items():
         if m in prof["rho"]:
-            ax.step(taus, prof["rho"][m], where="post", color=color, ls=ls, lw=1.5, label=m)
+            ax.step(taus, prof["rho"][m], where="post", color=color, ls=ls, lw=1.5,
+                    label=m + (" (the best baseline here)" if m == top else ""))
     ax.step(taus, prof["rho"][prof["audited"]], where="post", color="black", lw=4, alpha=0.45, zorder=1,
-            label=f"audited: {prof['audited']} (wide grey, under a baseline where equal)")
+            label=f"audited: {prof['audited'].rpartition(':')[2]} (wide grey)")
     ax.set(xlabel="tau (steps to target / the fastest method's)", ylabel="fraction of problems within tau",
            ylim=(-0.03, 1.03), xlim=(1, taus[-1]),
            title=f"performance profile on {len(prof['problems'])} problems (target: {prof['target_factor']:g}x "
                  "the best baseline's gap)")
-    legend_below(ax, ncol=2, offset=0.22)
+    legend_below(ax, ncol=2, offset=0.3)
     return save(fig, outdir, "audit_profile")
 
 
