@@ -64,6 +64,17 @@ def test_block_scaling_keeps_what_one_scale_per_tensor_flushes():
     assert torch.allclose(store(v, "e4m3", "block"), v, rtol=2 ** -4)      # within half an E4M3 spacing
 
 
+@pytest.mark.parametrize("scaling, rows", [("block", 16), ("absmax", 1)])
+def test_the_flush_threshold_is_the_blocks_amax_times_2_pow_minus_10_over_448(scaling, rows):
+    """docs/theory.md §6: stored with one scale amax / 448 per block (or tensor), an entry rounds to zero
+    exactly when it is below amax 2^-10 / 448 (half of E4M3's smallest subnormal, after scaling)."""
+    v = torch.full((rows, 256), 1.0)
+    edge = 2.0 ** -10 / 448
+    v[:, 0], v[:, 1], v[:, 2] = 1e3, 1e3 * edge * 1.01, 1e3 * edge * 0.99
+    out = store(v.reshape(-1), "e4m3", scaling).reshape(rows, 256)
+    assert (out[:, 1] > 0).all() and (out[:, 2] == 0).all()
+
+
 def test_the_recipes_store_each_state_as_named():
     msamp = RECIPES["fp8-msamp"]
     assert msamp.state_format("exp_avg") == ("e4m3", "absmax") and msamp.state_format("exp_avg_sq") == ("fp16", "none")
