@@ -21,7 +21,8 @@ LONGEST_FIRST = (
     "test_distributed_examples_print_what_they_say",
     "test_record_then_compare", "test_fp8_example_prints_what_it_says", "test_quick_form_end_to_end[convex]",
     "test_memory_of_a_large_run_is_a_few_vectors_and_the_iterates_cost_what_they_say",
-    "test_digits_train_under_ddp_with_stosign_hook",
+    "test_digits_train_under_ddp_with_stosign_hook", "test_sgd_converges_where_the_theory_says",
+    "test_an_optimizer_never_seen_through_the_command",
 )
 
 
