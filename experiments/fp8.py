@@ -301,6 +301,33 @@ def recipes_table(data, ctx):
     return "\n".join(rows + [""] + notes)
 
 
+def speed_table(data, ctx):
+    """StoSignSGD in FP8 against every baseline, each in its own row (never left out): SignSGD and Lion in
+    the same FP8 recipe, AdamW in every FP8 state layout, and AdamW in bf16. Per pair, the target is
+    ``TARGET_SLACK`` times the worse final mean loss of the two (of StoSignSGD alone where the baseline
+    does not train); the speed-up is the baseline's steps over StoSignSGD's, with a two-sample interval;
+    a baseline that never reaches the target: infinite (AlgoPerf's rule)."""
+    head = ["model", "baseline", "baseline verdict", "target val loss", "steps, baseline", "steps, StoSignSGD FP8",
+            "speed-up of StoSignSGD FP8 [95%]"]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for model in MODELS:
+        sto = data[model, *HEADLINE]
+        t = sto["t"][0]
+        pairs = [(o, "fp8") for o in ("SignSGD", "Lion")] + [("AdamW", r) for r in ("fp8", *FIELD, "fp8-bf16-state")]
+        for opt, recipe in pairs + [REFERENCE]:
+            if (model, opt, recipe) not in data:
+                continue
+            r = data[model, opt, recipe]
+            v = verdict(r)
+            target = TARGET_SLACK * max(finals(sto).mean(), finals(r).mean() if v == "trains" else -np.inf)
+            m = speed_ratio(sto, r, target)
+            steps = [steps_to_loss(t, x["val_loss"], target) for x in (r, sto)]
+            cell = "inf (the baseline never reaches it)" if math.isinf(m.value) else f"{m.value:.2f}x [{m.lo:.2f}, {m.hi:.2f}]"
+            rows.append("| " + " | ".join([MODEL_LABELS[model], f"{opt}, {RECIPE_LABELS[recipe]}", v, f"{target:.3g}",
+                                           *(f"{n:.0f}" if math.isfinite(n) else "never" for n in steps), cell]) + " |")
+    return "\n".join(rows)
+
+
 def full_table(data, ctx):
     """Every run: verdict, final loss, largest update, AdamW's stalled v, flushed state, steps to target."""
     head = ["variant", "model", "recipe", "lr", "verdict", "final val loss", "largest update / lr_t",
@@ -350,6 +377,7 @@ def figures(data, ctx, outdir):
     full = Path(outdir) / "fp8_full.md"
     atomic_write_text(full, full_table(data, ctx) + "\n\n" + f"Versions: " +
                       ", ".join(f"{k} {v}" for k, v in package_versions(REQUIRES).items()) + ".\n")
-    recipes = Path(outdir) / "fp8_recipes.md"
+    recipes, speed = Path(outdir) / "fp8_recipes.md", Path(outdir) / "fp8_speed.md"
     atomic_write_text(recipes, recipes_table(data, ctx) + "\n")
-    return paths + [full, recipes]
+    atomic_write_text(speed, speed_table(data, ctx) + "\n")
+    return paths + [full, recipes, speed]

@@ -267,3 +267,8 @@ def test_experiment_on_a_subset_end_to_end(tmp_path, monkeypatch):
     assert len([r for r in table if r.startswith("| ") and not r.startswith(("| variant", "| ---"))]) == 2
     assert "**diverged**" in table[2] and (tmp_path / "figures" / "fp8.png").stat().st_size > 1000
     assert (tmp_path / "figures" / "fp8_full.md").read_text().startswith("| variant")
+    recipes = (tmp_path / "figures" / "fp8_recipes.md").read_text()
+    assert all(fp8.RECIPE_LABELS[r] in recipes for r in fp8.FIELD) and "state bytes / parameter" in recipes
+    speed = [r for r in (tmp_path / "figures" / "fp8_speed.md").read_text().splitlines()[2:] if r.startswith("| ")]
+    assert len(speed) == 1 + len(fp8.FIELD) + 2          # every AdamW FP8 layout and AdamW-bf16: no row left out
+    assert any("never reaches" in r for r in speed if "| diverged |" in r)
