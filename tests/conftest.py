@@ -12,7 +12,7 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
 # pytest-xdist they spread over both workers instead of one of them ending the run alone. Order only:
 # every test still runs, and a name missing here simply keeps its place.
 LONGEST_FIRST = (
-    "test_quick_form_end_to_end[ablation]", "test_quick_form_end_to_end[distributed]",
+    "test_quick_form_end_to_end[ablation]", "test_quick_form_end_to_end[heavy_tails]", "test_quick_form_end_to_end[distributed]",
     "test_quick_form_end_to_end[stationarity]", "test_torch_examples_run_and_the_user_test_file_passes",
     "test_quick_form_end_to_end[regret]", "test_testing_api_example_passes_under_pytest",
     "test_experiment_on_a_subset_end_to_end", "test_bench_reports_every_kernel_and_the_loop",

@@ -258,6 +258,7 @@ def test_experiment_on_a_subset_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setattr(fp8, "MODELS", ("cnn",))
     monkeypatch.setattr(fp8, "OPTIMIZERS", ("AdamW", "StoSignSGD"))
     monkeypatch.setattr(fp8, "horizon", lambda quick: {"cnn": (150, 3, 5)})
+    monkeypatch.setattr(fp8, "FIELD", ("fp8-block",))            # the other layouts take the same code path
     claims, paths = run_experiment("fp8", quick=True, jobs=None, out=tmp_path / "results",
                                    figures_dir=tmp_path / "figures", progress=False)
     assert [c.id for c in claims] == ["fp8-adamw-fails-cnn", "fp8-adamw-cause-cnn", "fp8-stosign-holds-cnn"]
