@@ -54,6 +54,7 @@ RECIPE_LABELS = {"fp32": "fp32", "bf16": "bf16", "fp8": "FP8", "fp8-bf16-state":
                  "fp8-block": "FP8, block state (torchao)", "fp8-msamp": "FP8, fp16 v (MS-AMP O2)",
                  "fp8-te": "FP8, absmax state (TE)"}
 FIELD = ("fp8-block", "fp8-msamp", "fp8-te")   # the state layouts of the FP8 systems practitioners run: AdamW only
+ADAMW_FP8 = ("fp8-bf16-state", "fp8", *FIELD)  # every FP8 recipe AdamW runs in
 LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 LR = {  # the best peak lr of LR_GRID in fp32, one seed, T = 600 (CNN) and 300 (transformer): docs/fp8.md
     "cnn": {"AdamW": 3e-2, "SignSGD": 3e-3, "Lion": 1e-3, "StoSignSGD": 1e-2},
@@ -265,7 +266,7 @@ def state_bytes(r):
 def best_adamw(data, model, budget=math.inf):
     """The AdamW FP8 recipe (of ``fp8-bf16-state``, ``fp8`` and ``FIELD``) that trains to the lowest mean
     final validation loss with at most ``budget`` bytes of state per parameter; None if none trains."""
-    ok = [r for r in ("fp8-bf16-state", "fp8", *FIELD) if (model, "AdamW", r) in data
+    ok = [r for r in ADAMW_FP8 if (model, "AdamW", r) in data
           and verdict(data[model, "AdamW", r]) == "trains" and state_bytes(data[model, "AdamW", r]) <= budget * (1 + 1e-9)]
     return min(ok, key=lambda r: finals(data[model, "AdamW", r]).mean(), default=None)
 
@@ -279,7 +280,7 @@ def recipes_table(data, ctx):
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     notes = []
     for model in MODELS:
-        order = [("AdamW", r) for r in ("fp32", "bf16", "fp8-bf16-state", "fp8", *FIELD)] + \
+        order = [("AdamW", r) for r in ("fp32", "bf16", *ADAMW_FP8)] + \
                 [(o, "fp8") for o in OPTIMIZERS if o != "AdamW"]
         for opt, recipe in order:
             if (model, opt, recipe) not in data:

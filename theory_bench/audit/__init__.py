@@ -95,7 +95,7 @@ def audit(spec, *, kwargs=None, lrs=None, quick=False, out="audit", seeds=None, 
            "lr_grid_text": (f"{list(LR_GRID)} x each problem's lr_p" if lrs is None else f"{list(lrs)} on every problem"),
            "problems": rows, "checks": checks, "profile": None, "baselines": None,
            "source_sha256": audited.source_sha256, "versions": _versions(audited)}
-    if plan.low_precision_entries(audited) == () and audited.kind == "numpy":
+    if audited.kind == "numpy":
         rep["not_run"] = (f"the {runner.LOW_PRECISION_LABEL} rows: a numpy-protocol class keeps its state itself, so "
                           "the engine cannot store it in a format; round inside your step "
                           "(theory_bench.precision.round_to) or audit a torch version")

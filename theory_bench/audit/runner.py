@@ -72,12 +72,10 @@ class Plan:
 
 
 def _spec(audited, e, T, lr, low):
-    if low and audited.kind == "builtin":
-        s = spec(e.name, audited.optimizer, T, problem_kw=e.params, checkpoints=checkpoints(T),
-                 opt_kw=audited.opt_kw(lr), precision=LOW_PRECISION)
-    else:
-        s = spec(e.name, audited.optimizer, T, problem_kw=e.params, checkpoints=checkpoints(T),
-                 opt_kw=audited.opt_kw(lr, LOW_PRECISION if low else None))
+    engine = low and audited.kind == "builtin"      # the engine's Precision; a torch optimizer's wrapper otherwise
+    s = spec(e.name, audited.optimizer, T, problem_kw=e.params, checkpoints=checkpoints(T),
+             opt_kw=audited.opt_kw(lr, LOW_PRECISION if low and not engine else None),
+             precision=LOW_PRECISION if engine else None)
     if audited.source_sha256:
         s["source_sha256"] = audited.source_sha256
     return s

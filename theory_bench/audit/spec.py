@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory_bench.engine.user_code import file_hash, is_file_target, load_class, split_target
+from theory_bench.engine.user_code import file_hash, load_class, split_target
 
 
 class AuditInputError(ValueError):
@@ -129,22 +129,23 @@ def read_spec(spec, kwargs_text=None):
     else:
         target = spec
     try:
-        split_target(target)
+        where, attr = split_target(target)
     except ValueError:
         known = ", ".join(n for n in OPTIMIZERS if n != "sign_convert")
         raise AuditInputError(f"SPEC {spec!r} is none of torch:module:Class, path/to/file.py:Class or a built-in "
                               f"name ({known})") from None
-    if not spec.startswith("torch:") and not is_file_target(target):
+    is_file = where.endswith(".py")
+    if not spec.startswith("torch:") and not is_file:
         raise AuditInputError(f"SPEC {spec!r}: an importable class is audited as torch:{target} (a torch optimizer); "
                               "a numpy-protocol class as path/to/file.py:Class")
     try:
         cls = load_class(target)
     except ValueError as err:
         raise AuditInputError(f"SPEC {spec!r}: {err}") from None
-    sha = file_hash(split_target(target)[0]) if is_file_target(target) else None
-    if is_file_target(target):
+    sha = None
+    if is_file:
         from pathlib import Path
-        where, attr = split_target(target)
+        sha = file_hash(where)
         target = f"{Path(where).resolve()}:{attr}"          # worker processes load it by the same path
     if _is_torch_optimizer_class(cls):
         _torch_probe(cls, kwargs, spec)

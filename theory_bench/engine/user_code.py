@@ -23,10 +23,6 @@ def split_target(target):
     return where, attr
 
 
-def is_file_target(target):
-    return split_target(target)[0].endswith(".py")
-
-
 def file_hash(path):
     """The SHA-256 of a file's bytes (a result store keys a file's runs by it, not only by its path)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -115,12 +115,17 @@ class LowPrecisionOptimizer(WrappedOptimizer):
         if self.recipe.rounding == "stochastic":
             self.generator.manual_seed(torch_seed(param_key(group["rounding_key"], j), k, group["rounding_step"]))
 
+    def _stored(self, p):
+        """``(j, key, tensor)`` of every state tensor of ``p`` kept in the recipe's format (``j`` counts all of
+        ``p``'s state from 1): by role, moments and envelopes the size of ``p``, never a step counter."""
+        for j, (key, v) in enumerate(self.state.get(p, {}).items(), start=1):
+            if key not in COUNTERS and torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape:
+                yield j, key, v
+
     def _round_state(self, p, group, k):
-        r, state = self.recipe, self.state.get(p, {})
+        r = self.recipe
         first = None
-        for j, (key, v) in enumerate(state.items(), start=1):
-            if key in COUNTERS or not (torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape):
-                continue                      # by role: moments and envelopes, never a step counter
+        for j, key, v in self._stored(p):
             nonzero = v != 0
             self._seed(group, k, j)
             fmt, scaling = r.state_format(key)
@@ -141,11 +146,10 @@ class LowPrecisionOptimizer(WrappedOptimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 values += p.numel()
-                for key, v in self.state.get(p, {}).items():
-                    if key not in COUNTERS and torch.is_tensor(v) and v.is_floating_point() and v.shape == p.shape:
-                        fmt, scaling = self.recipe.state_format(key)
-                        total += (v.element_size() * v.numel() if fmt == "fp64"       # not rounded: as held
-                                  else state_bytes(fmt, scaling, v.numel()))
+                for _, key, v in self._stored(p):
+                    fmt, scaling = self.recipe.state_format(key)
+                    total += (v.element_size() * v.numel() if fmt == "fp64"       # not rounded: as held
+                              else state_bytes(fmt, scaling, v.numel()))
         return total / max(values, 1)
 
     def stats(self):
