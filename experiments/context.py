@@ -1,7 +1,7 @@
 """What an experiment runs with: quick or full, seeds, processes, the result store, progress."""
 from dataclasses import dataclass
 
-from theory_bench.experiments.runs import run_seeds, seeds_for
+from theory_bench.experiments.runs import run_many, run_seeds, seeds_for
 
 
 @dataclass
@@ -22,3 +22,9 @@ class Context:
         ``runs.run_one``), through the store."""
         return run_seeds(s, seeds_for(self.n_seeds(n_seeds)), self.jobs, self.store, self.compute, self.progress, fn,
                           self.scheduler)
+
+    def runs_many(self, items, fn=None):
+        """``[(s, n_seeds or seeds)]`` -> one stacked result per item, every missing run computed in one pool
+        (``runs.run_many``). ``n_seeds`` (an int) means this context's seeds; a list is used as given."""
+        items = [(s, seeds_for(self.n_seeds(n)) if isinstance(n, int) else n) for s, n in items]
+        return run_many(items, self.jobs, self.store, self.compute, self.progress, fn, self.scheduler)

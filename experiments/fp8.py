@@ -85,7 +85,7 @@ def configs():
 def spec(model, optimizer, recipe, T, evals):
     """A run's configuration (hashed into the store's key): the recipe's settings and the training
     set-up are part of it, so a change to either is a new key, never a stale result."""
-    from theory_bench.experiments.fp8_train import setup
+    from theory_bench.workloads.training import setup
     from theory_bench.torch.recipe import get_recipe
     return {"model": model, "optimizer": optimizer, "recipe": recipe, "recipe_config": get_recipe(recipe).config(),
             "lr": LR[model][optimizer], "T": int(T), "evals": int(evals), "setup": setup(model)}
@@ -99,7 +99,7 @@ def check_installed():
 
 def run(ctx):
     check_installed()
-    from theory_bench.experiments.fp8_train import train
+    from theory_bench.workloads.training import train
     out = {}
     for model, (T, seeds, evals) in horizon(ctx.quick).items():
         for opt, recipe in configs():

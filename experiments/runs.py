@@ -103,28 +103,46 @@ def run_one(s, seed):
 def run_seeds(s, seeds, jobs=None, store=None, compute=True, progress=None, fn=None, scheduler=None):
     """Every seed's run of ``s``, stacked: metric -> (seeds, ...) array (scalars -> (seeds,)).
 
-    ``fn(s, seed)`` computes one run (default ``run_one``; the fp8 experiment passes its torch
+    ``fn(s, seed)`` computes one run (default ``run_one``; the fp8 experiments pass their torch
     training loop): a module-level function, so that worker processes can import it.
     With a ``store``: stored runs are read, missing ones computed and stored one by one as they
     finish (here, in this process, whichever process or Dask worker computed them: ``scheduler``,
     ``theory_bench.results.parallel.iter_runs``); ``compute=False`` raises ``MissingResults``
     instead of computing.
     """
-    seeds = list(seeds)
-    todo = [seed for seed in seeds if store is None or not store.has(s, seed)]
+    return run_many([(s, seeds)], jobs, store, compute, progress, fn, scheduler)[0]
+
+
+def _call(fn, item):
+    s, seed = item
+    return fn(s, seed)
+
+
+def run_many(items, jobs=None, store=None, compute=True, progress=None, fn=None, scheduler=None):
+    """``run_seeds`` for many configurations at once: ``items`` is a list of ``(s, seeds)``, and every
+    missing run of all of them goes to the processes together (in the order given: put the longest
+    first), so that no configuration waits for the last seed of another. Returns one stacked dict per item."""
+    items = [(s, list(seeds)) for s, seeds in items]
+    todo = [(s, seed) for s, seeds in items for seed in seeds if store is None or not store.has(s, seed)]
     if todo and not compute:
-        raise MissingResults(f"{len(todo)} of {len(seeds)} runs of {s['optimizer']} on {s.get('problem', s.get('model'))} are "
-                             f"not in {store.dir}; run `theory-bench run {store.experiment}` first")
+        s, total = todo[0][0], sum(len(seeds) for _, seeds in items)
+        what = f"{s['optimizer']} on {s.get('problem', s.get('model'))}" + (" and others" if len(items) > 1 else "")
+        raise MissingResults(f"{len(todo)} of {total} runs of {what} are not in {store.dir}; "
+                             f"run `theory-bench run {store.experiment}` first")
     fresh = {}
-    for i, result in iter_runs(partial(fn or run_one, s), todo, jobs, scheduler):
+    for i, result in iter_runs(partial(_call, fn or run_one), todo, jobs, scheduler):
         if store is not None:
-            store.put(s, todo[i], result)
+            store.put(*todo[i], result)
         else:
             fresh[i] = result
         if progress is not None:
             progress.update(1)
-    results = [store.get(s, seed) for seed in seeds] if store is not None else [fresh[i] for i in range(len(seeds))]
-    return {k: np.stack([np.asarray(r[k]) for r in results]) for k in results[0] if all(k in r for r in results)}
+    fresh = iter(fresh[i] for i in range(len(fresh)))
+    out = []
+    for s, seeds in items:
+        results = [store.get(s, seed) for seed in seeds] if store is not None else [next(fresh) for _ in seeds]
+        out.append({k: np.stack([np.asarray(r[k]) for r in results]) for k in results[0] if all(k in r for r in results)})
+    return out
 
 
 SEED_ROOT = 20260423

@@ -1,5 +1,5 @@
 """The layout by role, checked from the source (docs/architecture.md): no import cycles, the arrows
-point one way (front doors and the audit -> experiments -> problems -> torch -> results -> analysis -> optimizers
+point one way (front doors and the audit -> experiments -> workloads -> problems -> torch -> results -> analysis -> optimizers
 -> engine), the packages pyproject installs are the packages in the tree, and ``import problems``
 in a checkout is the installed package, not a copy."""
 import ast
@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # folder -> the package it is installed as
 PACKAGES = {"theory_bench": "theory_bench", "problems": "theory_bench.problems",
-            "experiments": "theory_bench.experiments"}
+            "workloads": "theory_bench.workloads", "experiments": "theory_bench.experiments"}
 FRONT_DOORS = {"theory_bench", "theory_bench.cli", "theory_bench.bench", "theory_bench.bench_scale", "theory_bench.bench_torch",
                "theory_bench.testing", "theory_bench.testing_calibration", "theory_bench.pytest_plugin"}
 LAYERS = [  # lowest first; a module may import its own layer and those below it, never above
@@ -23,6 +23,7 @@ LAYERS = [  # lowest first; a module may import its own layer and those below it
     ("results", ("theory_bench.results",)),
     ("torch", ("theory_bench.torch",)),
     ("problems", ("theory_bench.problems",)),
+    ("workloads", ("theory_bench.workloads",)),
     ("experiments", ("theory_bench.experiments",)),
     ("front doors", (*FRONT_DOORS, "theory_bench.audit")),
 ]
@@ -123,7 +124,8 @@ def test_pyproject_installs_every_package_of_the_tree():
     listed = set(config["packages"])
     in_tree = {name for name, path in modules().items() if path.name == "__init__.py"}
     assert listed == in_tree, f"pyproject packages differ from the tree: missing {in_tree - listed}, extra {listed - in_tree}"
-    assert config["package-dir"] == {"theory_bench.problems": "problems", "theory_bench.experiments": "experiments"}
+    assert config["package-dir"] == {"theory_bench.problems": "problems", "theory_bench.experiments": "experiments",
+                                     "theory_bench.workloads": "workloads"}
 
 
 def test_checkout_names_are_the_installed_packages():
@@ -143,9 +145,10 @@ def test_checkout_names_work_without_the_optional_packages():
             "    def find_spec(self, name, path=None, target=None):\n"
             "        if name.split('.')[0] == 'torch': raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
             "sys.meta_path.insert(0, NoTorch())\n"
-            "import experiments, theory_bench.experiments as E; assert experiments.pipeline is E.pipeline;"
+            "import experiments, workloads, theory_bench.experiments as E, theory_bench.workloads as W;"
+            "assert experiments.pipeline is E.pipeline and workloads.data is W.data;"
             "import importlib\n"
-            "for name in ('experiments.fp8_models', 'theory_bench.experiments.fp8_models'):\n"
+            "for name in ('workloads.models', 'theory_bench.workloads.models'):\n"
             "    try: importlib.import_module(name)\n"
             "    except ModuleNotFoundError as err: assert err.name == 'torch', err\n"
             "    else: raise AssertionError(name)")
@@ -155,7 +158,7 @@ def test_checkout_names_work_without_the_optional_packages():
 def test_outside_a_checkout_only_the_namespaced_names_exist(tmp_path):
     """Installed, the catalogue does not take the generic top-level names a user's package may have."""
     code = ("import importlib.util as u, theory_bench.problems as P;"
-            "assert u.find_spec('problems') is None and u.find_spec('experiments') is None;"
+            "assert u.find_spec('problems') is None and u.find_spec('experiments') is None and u.find_spec('workloads') is None;"
             "assert P.make('counterexample_2d').name == 'counterexample_2d'")
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
 

@@ -129,7 +129,7 @@ def shutdown():
 
 def _train_worker(rank, world, store, out):
     from torch.nn.parallel import DistributedDataParallel as DDP
-    from theory_bench.experiments.fp8_data import digits
+    from theory_bench.workloads.data import digits
     init(rank, world, store)
     xt, yt, xv, yv = (torch.from_numpy(a) for a in digits())
     xt, yt, xv = xt.flatten(1)[rank::world], yt[rank::world], xv.flatten(1)       # each rank its own shard

@@ -130,7 +130,7 @@ def test_fp8_conv_backward_matches_autograd_on_the_cast_values():
 
 
 def test_convert_replaces_in_place_shares_parameters_and_skips():
-    from theory_bench.experiments.fp8_models import ROUTER, build
+    from theory_bench.workloads.models import ROUTER, build
     model = build("transformer", 0)
     params = {id(p) for p in model.parameters()}
     opt = torch.optim.SGD(model.parameters(), lr=0.1)        # built before: must still hold the parameters
@@ -224,7 +224,7 @@ def test_stochastic_rounding_stream_resumes_from_state_dict():
 
 
 def test_training_is_reproducible_and_seeds_differ():
-    from theory_bench.experiments.fp8_train import train
+    from theory_bench.workloads.training import train
     s = {"model": "cnn", "optimizer": "StoSignSGD", "recipe": "fp8", "lr": 1e-2, "T": 30, "evals": 3}
     a, b, c = train(s, 0), train(s, 0), train(s, 1)
     assert np.array_equal(a["val_loss"], b["val_loss"]) and np.array_equal(a["train_loss"], b["train_loss"])
@@ -233,7 +233,7 @@ def test_training_is_reproducible_and_seeds_differ():
 
 
 def test_a_diverged_run_is_said_as_inf_from_the_step_it_broke():
-    from theory_bench.experiments.fp8_train import train
+    from theory_bench.workloads.training import train
     r = train({"model": "cnn", "optimizer": "AdamW", "recipe": "fp8", "lr": 1e-2, "T": 60, "evals": 3}, 0)
     assert r["diverged_at"] > 0
     k = int(np.searchsorted(r["t"], r["diverged_at"]))
@@ -242,7 +242,7 @@ def test_a_diverged_run_is_said_as_inf_from_the_step_it_broke():
 
 
 def test_stdlib_corpus_is_split_and_described():
-    from theory_bench.experiments.fp8_data import VALID_FRACTION, stdlib_corpus
+    from theory_bench.workloads.data import VALID_FRACTION, stdlib_corpus
     train, valid, about = stdlib_corpus()
     assert about["bytes"] == len(train) + len(valid) and about["files"] > 50
     assert abs(len(valid) / about["bytes"] - VALID_FRACTION) < 1e-3 and len(about["sha256"]) == 64

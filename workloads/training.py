@@ -1,4 +1,4 @@
-"""One training run of the FP8 experiment: a model, an optimizer, a recipe, a seed -> its curves.
+"""One training run of the FP8 experiments: a model, an optimizer, a recipe, a seed -> its curves.
 
 ``train(spec, seed)`` splits ``seed`` (an int or a ``SeedSequence``) into four streams
 (``seed_streams``: weights, batches, sign noise, stochastic rounding), builds the model, converts its matmuls to the recipe
@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from theory_bench.experiments.fp8_data import digits, stdlib_corpus, text_batch, text_windows
-from theory_bench.experiments.fp8_models import CONTEXT, ROUTER, build
+from theory_bench.workloads.data import digits, stdlib_corpus, text_batch, text_windows
+from theory_bench.workloads.models import ROUTER, TransformerSize, build
 from theory_bench.engine.seeding import as_seed_sequence
 from theory_bench.torch import StoSignSGD
 from theory_bench.torch.fp8 import LowPrecisionOptimizer, convert_to_fp8
@@ -71,24 +71,25 @@ def schedule(T):
 
 
 class Data:
-    """Training batches and the fixed validation set of ``model``."""
+    """Training batches and the fixed validation set of ``model`` (the transformer's windows: ``context`` bytes)."""
 
-    def __init__(self, model, seed):
+    def __init__(self, model, seed, context=None):
         self.model, self.rng = model, np.random.default_rng(int(seed))
+        self.context = context or TransformerSize().context
         if model == "cnn":
             xt, yt, xv, yv = digits()
             self.train, self.valid = (xt, yt), (torch.from_numpy(xv), torch.from_numpy(yv))
         else:
             tr, va, _ = stdlib_corpus()
             self.train = tr
-            self.valid = tuple(torch.from_numpy(a) for a in text_windows(va, VALID_WINDOWS, CONTEXT))
+            self.valid = tuple(torch.from_numpy(a) for a in text_windows(va, VALID_WINDOWS, self.context))
 
     def batch(self):
         if self.model == "cnn":
             x, y = self.train
             i = self.rng.integers(0, len(y), size=BATCH["cnn"])
             return torch.from_numpy(x[i]), torch.from_numpy(y[i])
-        x, y = text_batch(self.train, self.rng, BATCH["transformer"], CONTEXT)
+        x, y = text_batch(self.train, self.rng, BATCH["transformer"], self.context)
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
@@ -113,7 +114,8 @@ def seed_streams(seed):
 
 
 def train(s, seed):
-    """``s``: ``{"model", "optimizer", "recipe", "lr", "T", "evals"}``. Returns the curves at the
+    """``s``: ``{"model", "optimizer", "recipe", "lr", "T", "evals"}``, and for the transformer
+    optionally ``"size"`` (a ``TransformerSize`` as a dict; default the fp8 experiment's). Returns the curves at the
     evaluation steps ``t``: ``val_loss``, ``train_loss`` (mean since the previous evaluation),
     ``largest_update`` (the largest stored step since the previous evaluation, in units of the
     step's ``lr``), and scalars ``diverged_at``, ``flushed_<state>``, ``stalled_<state>``, ``state_bytes``
@@ -122,12 +124,13 @@ def train(s, seed):
     torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
     weights_seed, data_seed, noise_seed, rounding_seed = seed_streams(seed)
-    model = build(s["model"], weights_seed)
+    size = s.get("size")
+    model = build(s["model"], weights_seed, size)
     convert_to_fp8(model, s["recipe"], skip=(ROUTER,))
     inner = OPTIMIZERS[s["optimizer"]](model.parameters(), s["lr"], noise_seed)
     opt = LowPrecisionOptimizer(inner, s["recipe"], seed=rounding_seed)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(s["T"]))
-    data = Data(s["model"], data_seed)
+    data = Data(s["model"], data_seed, model.size.context if size else None)
     at = eval_steps(s["T"], s["evals"])
     out = {k: np.full(len(at), np.nan) for k in ("val_loss", "train_loss", "largest_update")}
     out["val_loss"][0], out["largest_update"][0] = validation_loss(model, data), 0.0
