@@ -40,6 +40,7 @@ import numpy as np
 from theory_bench.analysis.bootstrap import bootstrap_interval, steps_to_target, two_sample_interval
 from theory_bench.analysis.claims import Claim, Measurement, Range
 from theory_bench.experiments.packages import missing_packages, package_versions
+from theory_bench.workloads.tuned import LR, LR_GRID      # the best peak lr in fp32 of each optimizer: docs/fp8.md
 
 NAME = "fp8"
 TITLE = "FP8 training in miniature: AdamW against StoSignSGD on a CNN and an MoE transformer"
@@ -55,11 +56,6 @@ RECIPE_LABELS = {"fp32": "fp32", "bf16": "bf16", "fp8": "FP8", "fp8-bf16-state":
                  "fp8-te": "FP8, absmax state (TE)"}
 FIELD = ("fp8-block", "fp8-msamp", "fp8-te")   # the state layouts of the FP8 systems practitioners run: AdamW only
 ADAMW_FP8 = ("fp8-bf16-state", "fp8", *FIELD)  # every FP8 recipe AdamW runs in
-LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
-LR = {  # the best peak lr of LR_GRID in fp32, one seed, T = 600 (CNN) and 300 (transformer): docs/fp8.md
-    "cnn": {"AdamW": 3e-2, "SignSGD": 3e-3, "Lion": 1e-3, "StoSignSGD": 1e-2},
-    "transformer": {"AdamW": 1e-2, "SignSGD": 1e-2, "Lion": 3e-3, "StoSignSGD": 1e-2},
-}
 STALL = 0.75          # a run whose final validation loss is >= 75% of the initial one has failed
 EXPLODED = 1e3        # a stored update of 1000 lr_t is no step of a working optimizer
 MARGIN = 0.05         # StoSignSGD in FP8 loses at most 5% of the loss reduction of its own fp32 run
@@ -82,13 +78,12 @@ def configs():
             + [("AdamW", r) for r in FIELD])
 
 
-def spec(model, optimizer, recipe, T, evals):
+def spec(model, optimizer, recipe, T, evals, lr=None, size=None):
     """A run's configuration (hashed into the store's key): the recipe's settings and the training
-    set-up are part of it, so a change to either is a new key, never a stale result."""
-    from theory_bench.workloads.training import setup
-    from theory_bench.torch.recipe import get_recipe
-    return {"model": model, "optimizer": optimizer, "recipe": recipe, "recipe_config": get_recipe(recipe).config(),
-            "lr": LR[model][optimizer], "T": int(T), "evals": int(evals), "setup": setup(model)}
+    set-up are part of it, so a change to either is a new key, never a stale result. ``lr`` defaults to
+    ``LR``; ``size`` (a transformer's ``TransformerSize`` as a dict) is absent from the fp8 experiment's keys."""
+    from theory_bench.workloads.training import run_spec
+    return run_spec(model, optimizer, recipe, LR[model][optimizer] if lr is None else lr, T, evals, size)
 
 
 def check_installed():
@@ -313,20 +308,33 @@ def speed_table(data, ctx):
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for model in MODELS:
         sto = data[model, *HEADLINE]
-        t = sto["t"][0]
         pairs = [(o, "fp8") for o in ("SignSGD", "Lion")] + [("AdamW", r) for r in ("fp8", *FIELD, "fp8-bf16-state")]
         for opt, recipe in pairs + [REFERENCE]:
             if (model, opt, recipe) not in data:
                 continue
             r = data[model, opt, recipe]
-            v = verdict(r)
-            target = TARGET_SLACK * max(finals(sto).mean(), finals(r).mean() if v == "trains" else -np.inf)
-            m = speed_ratio(sto, r, target)
-            steps = [steps_to_loss(t, x["val_loss"], target) for x in (r, sto)]
-            cell = "inf (the baseline never reaches it)" if math.isinf(m.value) else f"{m.value:.2f}x [{m.lo:.2f}, {m.hi:.2f}]"
-            rows.append("| " + " | ".join([MODEL_LABELS[model], f"{opt}, {RECIPE_LABELS[recipe]}", v, f"{target:.3g}",
-                                           *(f"{n:.0f}" if math.isfinite(n) else "never" for n in steps), cell]) + " |")
+            target, steps, m = pair_speed(sto, r)
+            rows.append("| " + " | ".join([MODEL_LABELS[model], f"{opt}, {RECIPE_LABELS[recipe]}", verdict(r), f"{target:.3g}",
+                                           *(f"{n:.0f}" if math.isfinite(n) else "never" for n in steps),
+                                           speed_cell(m)]) + " |")
     return "\n".join(rows)
+
+
+def pair_speed(sto, r):
+    """StoSignSGD's runs ``sto`` against a baseline's ``r``: the target (``TARGET_SLACK`` times the worse
+    final mean loss of the two, or StoSignSGD's alone where the baseline does not train), the steps each
+    takes to it (baseline, StoSignSGD) and the speed-up ``steps(r) / steps(sto)`` with its interval
+    (inf: the baseline never reaches the target; 0: StoSignSGD never does)."""
+    target = TARGET_SLACK * max(finals(sto).mean(), finals(r).mean() if verdict(r) == "trains" else -np.inf)
+    t = sto["t"][0]
+    steps = tuple(steps_to_loss(t, x["val_loss"], target) for x in (r, sto))
+    return target, steps, speed_ratio(sto, r, target)
+
+
+def speed_cell(m):
+    if math.isinf(m.value):
+        return "inf (the baseline never reaches it)"
+    return "never (StoSignSGD does not reach it)" if m.value == 0 else f"{m.value:.2f}x [{m.lo:.2f}, {m.hi:.2f}]"
 
 
 def full_table(data, ctx):

@@ -8,7 +8,7 @@ from theory_bench.analysis.claims import sections
 from theory_bench.experiments.pipeline import run_experiment
 
 
-SLOW_QUICK_FORMS = ("zoo", "fp8")
+SLOW_QUICK_FORMS = ("zoo", "fp8", "fp8_scaling")
 
 
 def quick_forms():

@@ -139,6 +139,21 @@ def _cmd_audit(args):
     return 0
 
 
+def _cmd_fp8_time(args):
+    from theory_bench.results import strict_json
+    from theory_bench.workloads.models import TransformerSize
+    from theory_bench.workloads.time_to_target import parse_method, report_lines, time_to_target
+    methods = tuple(parse_method(m) for m in args.methods)
+    size = TransformerSize(width=args.width, layers=args.layers, heads=args.heads, experts=args.experts,
+                           hidden=args.hidden or 2 * args.width)
+    lrs = dict(zip([m[0] for m in methods], args.lr)) if args.lr else None
+    if args.lr and len(args.lr) != len(methods):
+        raise ValueError(f"--lr takes one value per method: {len(methods)} methods, got {len(args.lr)} values")
+    result = time_to_target(size, methods, args.steps, args.evals, lrs, args.seed, args.device, args.target)
+    print(strict_json.dumps(result, indent=1) if args.json else "\n".join(report_lines(result)))
+    return 0
+
+
 def _sub(sub, name, help_text, func):
     p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -221,6 +236,24 @@ def build_parser():
     p.add_argument("--baselines", default="default", metavar="FILE", help="the baselines file (default: the "
                    "repository's figures/zoo_baselines.json; 'none': no profile)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = _sub(sub, "fp8-time", "wall-clock seconds to a target validation loss, StoSignSGD in FP8 against AdamW in bf16 "
+             "(on an H100/H200: --device cuda; docs/fp8.md)", _cmd_fp8_time)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (FP8 tensor cores on compute capability >= 8.9)")
+    p.add_argument("--methods", nargs="+", default=["StoSignSGD:fp8", "AdamW:bf16"], metavar="OPT:RECIPE",
+                   help="the methods, the first one timed against the others (default: StoSignSGD:fp8 AdamW:bf16)")
+    p.add_argument("--lr", type=float, nargs="+", metavar="LR", help="one peak lr per method (default: the fp8 "
+                   "experiment's tuned lr)")
+    p.add_argument("--width", type=positive_int, default=64, help="model width (default 64)")
+    p.add_argument("--layers", type=positive_int, default=2, help="transformer blocks (default 2)")
+    p.add_argument("--heads", type=positive_int, default=4, help="attention heads (default 4)")
+    p.add_argument("--experts", type=int, default=4, help="experts per block, 0 for the dense twin (default 4)")
+    p.add_argument("--hidden", type=positive_int, help="expert MLP width (default 2 x width)")
+    p.add_argument("--steps", type=positive_int, default=1000, help="training steps of 16 x 64 bytes (default 1000)")
+    p.add_argument("--evals", type=positive_int, default=20, help="validation evaluations (default 20)")
+    p.add_argument("--target", type=float, help="the target validation loss (default: 1.05 x the worse final loss "
+                   "of the methods that train)")
+    p.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 

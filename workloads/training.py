@@ -58,6 +58,20 @@ def setup(model):
     return {"batch": BATCH[model], "warmup": WARMUP, "floor": FLOOR, "valid_windows": VALID_WINDOWS}
 
 
+def run_spec(model, optimizer, recipe, lr, T, evals, size=None):
+    """A run's configuration for ``train`` (hashed into the store's key): the recipe's settings and the
+    training set-up are part of it, so a change to either is a new key, never a stale result; ``size``
+    (a ``TransformerSize`` or its dict) is left out when None, as the fp8 experiment's keys have it."""
+    from dataclasses import asdict
+
+    from theory_bench.torch.recipe import get_recipe
+    s = {"model": model, "optimizer": optimizer, "recipe": recipe, "recipe_config": get_recipe(recipe).config(),
+         "lr": float(lr), "T": int(T), "evals": int(evals), "setup": setup(model)}
+    if size is not None:
+        s["size"] = dict(size) if isinstance(size, dict) else asdict(size)
+    return s
+
+
 def schedule(T):
     """The multiplier of ``lr`` at step ``t`` (0-based, as ``LambdaLR`` counts)."""
     warm = max(1, int(WARMUP * T))
@@ -73,8 +87,8 @@ def schedule(T):
 class Data:
     """Training batches and the fixed validation set of ``model`` (the transformer's windows: ``context`` bytes)."""
 
-    def __init__(self, model, seed, context=None):
-        self.model, self.rng = model, np.random.default_rng(int(seed))
+    def __init__(self, model, seed, context=None, device="cpu"):
+        self.model, self.rng, self.device = model, np.random.default_rng(int(seed)), torch.device(device)
         self.context = context or TransformerSize().context
         if model == "cnn":
             xt, yt, xv, yv = digits()
@@ -82,15 +96,16 @@ class Data:
         else:
             tr, va, _ = stdlib_corpus()
             self.train = tr
-            self.valid = tuple(torch.from_numpy(a) for a in text_windows(va, VALID_WINDOWS, self.context))
+            self.valid = tuple(torch.from_numpy(a).to(self.device) for a in text_windows(va, VALID_WINDOWS, self.context))
 
     def batch(self):
         if self.model == "cnn":
             x, y = self.train
             i = self.rng.integers(0, len(y), size=BATCH["cnn"])
-            return torch.from_numpy(x[i]), torch.from_numpy(y[i])
-        x, y = text_batch(self.train, self.rng, BATCH["transformer"], self.context)
-        return torch.from_numpy(x), torch.from_numpy(y)
+            x, y = x[i], y[i]
+        else:
+            x, y = text_batch(self.train, self.rng, BATCH["transformer"], self.context)
+        return torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
 
 
 def validation_loss(model, data):
@@ -113,28 +128,42 @@ def seed_streams(seed):
     return tuple(int(v) for v in state)
 
 
-def train(s, seed):
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(s, seed, device="cpu"):
     """``s``: ``{"model", "optimizer", "recipe", "lr", "T", "evals"}``, and for the transformer
     optionally ``"size"`` (a ``TransformerSize`` as a dict; default the fp8 experiment's). Returns the curves at the
     evaluation steps ``t``: ``val_loss``, ``train_loss`` (mean since the previous evaluation),
     ``largest_update`` (the largest stored step since the previous evaluation, in units of the
     step's ``lr``), and scalars ``diverged_at``, ``flushed_<state>``, ``stalled_<state>``, ``state_bytes``
-    (the stored optimizer state per parameter value), ``wall_s``."""
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    (the stored optimizer state per parameter value), ``wall_s``; and ``train_s``, the seconds spent in
+    training steps (evaluations left out) up to each evaluation, for the wall-clock time to a target.
+
+    ``device`` (not part of ``s``: the same run, elsewhere): on the CPU one thread and torch's
+    deterministic algorithms; on a CUDA device the model, batches and state live there, and an
+    ``FP8Linear`` uses the FP8 tensor cores where ``fp8_matmul.eligible`` says so."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
     weights_seed, data_seed, noise_seed, rounding_seed = seed_streams(seed)
     size = s.get("size")
-    model = build(s["model"], weights_seed, size)
+    model = build(s["model"], weights_seed, size).to(device)
     convert_to_fp8(model, s["recipe"], skip=(ROUTER,))
     inner = OPTIMIZERS[s["optimizer"]](model.parameters(), s["lr"], noise_seed)
     opt = LowPrecisionOptimizer(inner, s["recipe"], seed=rounding_seed)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(s["T"]))
-    data = Data(s["model"], data_seed, model.size.context if size else None)
+    data = Data(s["model"], data_seed, model.size.context if size else None, device)
     at = eval_steps(s["T"], s["evals"])
-    out = {k: np.full(len(at), np.nan) for k in ("val_loss", "train_loss", "largest_update")}
-    out["val_loss"][0], out["largest_update"][0] = validation_loss(model, data), 0.0
-    diverged, k, window = 0, 1, []
+    out = {k: np.full(len(at), np.nan) for k in ("val_loss", "train_loss", "largest_update", "train_s")}
+    out["val_loss"][0], out["largest_update"][0], out["train_s"][0] = validation_loss(model, data), 0.0, 0.0
+    diverged, k, window, spent = 0, 1, [], 0.0
+    _sync(device)
+    clock = time.perf_counter()
     for t in range(1, s["T"] + 1):
         x, y = data.batch()
         loss = model.loss(x, y)
@@ -149,13 +178,18 @@ def train(s, seed):
         if t == 1:
             out["train_loss"][0] = window[0]          # the first batch's loss, before any step
         if t == at[k]:
+            _sync(device)
+            spent += time.perf_counter() - clock
+            out["train_s"][k] = spent
             out["val_loss"][k] = validation_loss(model, data)
             out["train_loss"][k] = float(np.mean(window))
             out["largest_update"][k] = opt.pop_largest_update()
             window, k = [], k + 1
+            clock = time.perf_counter()
     if diverged:                                      # the rest of the curve: diverged, said as inf
         out["val_loss"][k:] = out["train_loss"][k:] = np.inf
         out["largest_update"][k:] = opt.pop_largest_update()
+        out["train_s"][k:] = np.inf
         if np.isnan(out["train_loss"][0]):
             out["train_loss"][0] = np.inf
     out["t"] = at.astype(np.float64)
