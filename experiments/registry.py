@@ -1,11 +1,10 @@
 """Every experiment by name: ``names()`` and ``get(name)``."""
-from theory_bench.experiments import (ablation, convex, dimension, distributed, divergence, fp8, fp8_scaling,
-                                      heavy_tails,
-                                      precision, regret, stationarity, zoo)
+from theory_bench.experiments import (ablation, convex, dimension, distributed, divergence, finetune, fp8,
+                                      fp8_scaling, heavy_tails, precision, regret, stationarity, zoo)
 from theory_bench.experiments.packages import missing_packages
 
 EXPERIMENTS = {m.NAME: m for m in (divergence, regret, dimension, convex, stationarity, heavy_tails, ablation,
-                                   precision, zoo, fp8, fp8_scaling, distributed)}
+                                   precision, zoo, fp8, fp8_scaling, finetune, distributed)}
 
 
 def names():

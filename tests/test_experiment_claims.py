@@ -8,7 +8,7 @@ from theory_bench.analysis.claims import sections
 from theory_bench.experiments.pipeline import run_experiment
 
 
-SLOW_QUICK_FORMS = ("zoo", "fp8", "fp8_scaling")
+SLOW_QUICK_FORMS = ("zoo", "fp8", "fp8_scaling", "finetune")
 
 
 def quick_forms():
@@ -24,7 +24,7 @@ def test_quick_form_end_to_end(name, tmp_path):
         pytest.skip(f"{name} needs {', '.join(experiments.missing(name))}")
     claims, paths = run_experiment(name, quick=True, jobs=None, out=tmp_path / "results",
                                    figures_dir=tmp_path / "figures", progress=False)
-    assert claims
+    assert claims or getattr(experiments.get(name), "MEASURED_ONLY", False)      # finetune reports, no theorem claims
     for c in claims:
         assert sections(c) and set(sections(c)) <= theory_sections(), f"{c.id}: section {c.section!r} not in docs/theory.md"
         assert c.holds, f"{c.id}: {c.measured} not {c.allowed} ({c.measured.setup})"

@@ -154,6 +154,15 @@ def _cmd_fp8_time(args):
     return 0
 
 
+def _cmd_finetune(args):
+    from theory_bench.torch.finetune import run
+    m = run(args.model, args.data, args.optimizer, args.lr, args.steps, args.lora, args.device, args.out, args.batch,
+            args.seed, args.limit)
+    print(f"accuracy {m['accuracy']:.4f} ({m['correct']} of {m['test_problems']}); final training loss "
+          f"{m['final_train_loss']:.4g}; {m['wall_s']:.0f} s; {args.out}/metrics.json")
+    return 0
+
+
 def _sub(sub, name, help_text, func):
     p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,6 +263,23 @@ def build_parser():
                    "of the methods that train)")
     p.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = _sub(sub, "finetune", "fine-tune a local checkpoint on GSM8K-format math problems with transformers' Trainer; "
+             "write DIR/metrics.json (accuracy) and DIR/predictions.jsonl (docs/finetune.md)", _cmd_finetune)
+    p.add_argument("--model", required=True, metavar="PATH", help="a checkpoint folder (save_pretrained: config, "
+                   "weights, tokenizer); nothing is downloaded")
+    p.add_argument("--data", required=True, metavar="FILE", help="a JSONL file of {question, answer} (its last 10%% "
+                   "held out for the test) or a folder with train.jsonl and test.jsonl")
+    p.add_argument("--optimizer", default="StoSignSGD", choices=("AdamW", "SignSGD", "Lion", "StoSignSGD"),
+                   help="default StoSignSGD (practical form, beta1 = 0.9)")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak lr, 5%% warm-up then cosine (default 3e-4)")
+    p.add_argument("--steps", type=positive_int, default=300, help="optimizer steps (default 300)")
+    p.add_argument("--lora", type=positive_int, metavar="R", help="LoRA of rank R on every linear layer (default: "
+                   "every parameter trains)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--out", default="finetune", metavar="DIR", help="where metrics.json goes (default: finetune)")
+    p.add_argument("--batch", type=positive_int, default=16, help="problems per step (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="test on the first N held-out problems only")
     return parser
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from theory_bench.analysis.bootstrap import steps_to_target
+from theory_bench.torch.device_check import check_device
 from theory_bench.torch.fp8_matmul import MIN_CAPABILITY
 from theory_bench.workloads.models import TransformerSize
 from theory_bench.workloads.training import OPTIMIZERS, run_spec, train
@@ -37,20 +38,6 @@ def parse_method(text):
                          "(e.g. StoSignSGD:fp8 or AdamW:bf16)")
     get_recipe(recipe)
     return opt, recipe
-
-
-def check_device(device):
-    """``torch.device(device)``, or a ValueError that names it and what to use instead."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"--device {device!r} is not a torch device ({err}); use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device!r}: this torch has no CUDA device (torch.cuda.is_available() is False, "
-                         f"torch {torch.__version__}); use --device cpu, or a CUDA build of torch on a GPU machine")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {device!r}: only cpu and cuda are supported")
-    return dev
 
 
 def fp8_tensor_cores(device):

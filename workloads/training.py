@@ -22,35 +22,12 @@ import torch
 from theory_bench.workloads.data import digits, stdlib_corpus, text_batch, text_windows
 from theory_bench.workloads.models import ROUTER, TransformerSize, build
 from theory_bench.engine.seeding import as_seed_sequence
-from theory_bench.torch import StoSignSGD
+from theory_bench.torch.named import OPTIMIZERS
 from theory_bench.torch.fp8 import LowPrecisionOptimizer, convert_to_fp8
 
 BATCH = {"cnn": 64, "transformer": 16}
 VALID_WINDOWS = 64
 WARMUP, FLOOR = 0.05, 0.1
-
-
-def _adamw(params, lr, seed):
-    return torch.optim.AdamW(params, lr=lr)
-
-
-def _signsgd(params, lr, seed):
-    from pytorch_optimizer import SignSGD
-    return SignSGD(params, lr=lr, momentum=0.0)
-
-
-def _lion(params, lr, seed):
-    from lion_pytorch import Lion
-    return Lion(params, lr=lr)
-
-
-def _stosign(params, lr, seed):
-    return StoSignSGD(params, lr=lr, beta1=0.9, seed=seed)
-
-
-OPTIMIZERS = {"AdamW": _adamw, "SignSGD": _signsgd, "Lion": _lion, "StoSignSGD": _stosign}
-LABELS = {"AdamW": "torch.optim.AdamW (defaults)", "SignSGD": "pytorch_optimizer.SignSGD(momentum=0)",
-          "Lion": "lion_pytorch.Lion (defaults)", "StoSignSGD": "theory_bench.torch.StoSignSGD(beta1=0.9)"}
 
 
 def setup(model):

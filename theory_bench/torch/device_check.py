@@ -236,5 +236,19 @@ def verdict(rows):
     return all(default) and not any(gaussian)
 
 
+def check_device(device):
+    """``torch.device(device)``, or a ValueError that names it and what to use instead."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"device {device!r} is not a torch device ({err}); use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: this torch has no CUDA device (torch.cuda.is_available() is False, "
+                         f"torch {torch.__version__}); use --device cpu, or a CUDA build of torch on a GPU machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r}: only cpu and cuda are supported")
+    return dev
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
