@@ -237,8 +237,19 @@ def lr_table(data, ctx):
     return "\n".join(rows)
 
 
-COLORS = {"SignSGD": "#d62728", "Lion": "#bcbd22", "AdamW": "#7f7f7f", "StoSignSGD": "#1f77b4"}
+COLORS = {"SignSGD": "#d62728", "Lion": "#bcbd22", "AdamW": "#7f7f7f", "StoSignSGD": "#1f77b4", "bf16": "#000000"}
 STYLES = {"fp8": "-", "fp8-bf16-state": "--", "bf16": ":"}
+
+
+def _color(method):
+    return COLORS["bf16"] if method == ("AdamW", "bf16") else COLORS[method[0]]
+
+
+def _size_ticks(ax, p):
+    """Ticks at the sizes themselves (61k, 204k, ...), no minor labels crowding them."""
+    from matplotlib.ticker import NullFormatter
+    ax.set_xticks(p, [f"{v / 1e3:.0f}k" for v in p])
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def figures(data, ctx, outdir):
@@ -259,24 +270,26 @@ def figures(data, ctx, outdir):
             finite = np.isfinite(val) & (val > 0)
             top.errorbar(shift[finite], val[finite], yerr=[val[finite] - [m.lo for m, f in zip(ms, finite) if f],
                                                            [m.hi for m, f in zip(ms, finite) if f] - val[finite]],
-                         color=COLORS[base[0]], ls=STYLES[base[1]], marker="o", ms=4, capsize=3,
+                         color=_color(base), ls=STYLES[base[1]], marker="o", ms=4, capsize=3,
                          label=f"over {method_label(base)}")
             if np.any(np.isinf(val)):
-                top.scatter(shift[np.isinf(val)], [8.0] * int(np.isinf(val).sum()), marker="^", color=COLORS[base[0]],
+                top.scatter(shift[np.isinf(val)], [8.0] * int(np.isinf(val).sum()), marker="^", color=_color(base),
                             label=f"over {method_label(base)}: baseline never reaches the target")
             if np.any(val == 0):
-                top.scatter(shift[val == 0], [0.125] * int((val == 0).sum()), marker="v", color=COLORS[base[0]],
+                top.scatter(shift[val == 0], [0.125] * int((val == 0).sum()), marker="v", color=_color(base),
                             label=f"over {method_label(base)}: StoSignSGD never reaches the target")
         top.set(xscale="log", yscale="log", ylim=(0.1, 10), xlabel="parameters (every expert counted)",
                 ylabel="speed-up of StoSignSGD FP8 (x, steps to target)", title=f"{ARCH_LABELS[arch]}: speed-up vs size")
+        _size_ticks(top, p)
         for m in METHODS:
             fin = [fp8.finals(data["runs"][arch, w, m]) for w in data["widths"]]
             mean = np.array([f.mean() for f in fin])
             ok = np.isfinite(mean)
-            bottom.plot(p[ok], mean[ok], color=COLORS[m[0]], ls=STYLES[m[1]], marker="o", ms=4,
+            bottom.plot(p[ok], mean[ok], color=_color(m), ls=STYLES[m[1]], marker="o", ms=4,
                         lw=2 if m == HEADLINE else 1.2, label=method_label(m) + ("" if ok.all() else " (diverged at some size)"))
         bottom.set(xscale="log", xlabel="parameters (every expert counted)", ylabel="final validation loss (nats/byte)",
                    title=f"{ARCH_LABELS[arch]}: final loss at each size's token budget")
+        _size_ticks(bottom, p)
     legend_below(axes[0][0], ncol=2, offset=0.22)
     legend_below(axes[1][0], ncol=3, offset=0.22)
     paths = save(fig, outdir, NAME)
