@@ -57,19 +57,14 @@ def check_installed():
         raise RuntimeError(f"the finetune experiment needs {', '.join(lacking)}: {INSTALL}")
 
 
-def spec(base, optimizer, mode, lr, steps, split, n_eval):
+def spec(base, pretrain_steps, optimizer, mode, lr, steps, split, n_eval):
     """A run's configuration; ``base`` is the pretrained checkpoint's folder, keyed by its cache key (the
     folder's name) and its pretraining steps, so the key is the same on every machine."""
     from pathlib import Path
-    return {"model": "tiny_llama", "base": Path(base).name, "pretrain_steps": _pretrain_steps(base), "optimizer": optimizer, "mode": mode, "lora": MODES[mode],
-            "lr": float(lr), "steps": int(steps), "batch": BATCH, "split": split, "n_eval": int(n_eval),
-            "data": "math_problems", "data_seed": 0, "schedule": "5% warm-up, cosine to 0"}
-
-
-def _pretrain_steps(base):
-    import json
-    from pathlib import Path
-    return json.loads((Path(base) / "pretraining.json").read_text())["settings"]["steps"]
+    return {"model": "tiny_llama", "base": Path(base).name, "pretrain_steps": int(pretrain_steps),
+            "optimizer": optimizer, "mode": mode, "lora": MODES[mode], "lr": float(lr), "steps": int(steps),
+            "batch": BATCH, "split": split, "n_eval": int(n_eval), "data": "math_problems", "data_seed": 0,
+            "schedule": "5% warm-up, cosine to 0"}
 
 
 def finetune_run(s, seed):
@@ -80,17 +75,15 @@ def finetune_run(s, seed):
 
     from theory_bench.engine.seeding import as_seed_sequence
     from theory_bench.torch.finetune import accuracy, finetune
-    from theory_bench.workloads.base_model import base_model
-    from theory_bench.workloads.math_problems import SPLITS, generate
+    from theory_bench.workloads.base_model import base_model, cached
+    from theory_bench.workloads.math_problems import splits
     torch.set_num_threads(1)
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    problems = generate(sum(SPLITS.values()), s["data_seed"])
-    train = problems[:SPLITS["train"]]
-    held = problems[SPLITS["train"]:SPLITS["train"] + SPLITS["valid"]] if s["split"] == "valid" \
-        else problems[SPLITS["train"] + SPLITS["valid"]:]
+    data = splits(s["data_seed"])
+    train, held = data["train"], data[s["split"]]
     run_seed = int(as_seed_sequence(seed).generate_state(1)[0] >> 1)
-    base = base_model(s["pretrain_steps"])
+    base = cached(s["base"]) or base_model(s["pretrain_steps"])   # a worker without the cache pretrains it
     if base.name != s["base"]:
         raise RuntimeError(f"the pretrained base model here is {base.name}, the run asks for {s['base']}: "
                            "another torch version or pretraining text; run the experiment again to pretrain it")
@@ -115,13 +108,13 @@ def run(ctx):
     tuning, best = {}, {}
     if tune:
         keys = [(o, m, lr) for (o, m), lrs in grid.items() for lr in lrs]
-        results = ctx.runs_many([(spec(base, o, m, lr, steps, "valid", 200), seeds_for(1, TUNE_ROOT))
+        results = ctx.runs_many([(spec(base, pre, o, m, lr, steps, "valid", 200), seeds_for(1, TUNE_ROOT))
                                  for o, m, lr in keys], fn=finetune_run)
         tuning = dict(zip(keys, results))
         best = {c: max(lrs, key=lambda lr: (tuning[(*c, lr)]["accuracy"][0], -lr)) for c, lrs in grid.items()}
     else:
         best = {c: lrs[0] for c, lrs in grid.items()}
-    results = ctx.runs_many([(spec(base, o, m, best[o, m], steps, "test", n_test), seeds) for o, m in cells],
+    results = ctx.runs_many([(spec(base, pre, o, m, best[o, m], steps, "test", n_test), seeds) for o, m in cells],
                             fn=finetune_run)
     return {"runs": dict(zip(cells, results)), "lr": best, "grid": grid, "tuning": tuning, "base": base,
             "n_test": n_test, "steps": steps, "pretrain": pre}

@@ -159,12 +159,16 @@ def target_loss(data, model):
     return TARGET_SLACK * worse
 
 
+def steps_ratio(t, curves, ref_curves, target):
+    """``steps(ref_curves) / steps(curves)`` to ``target`` on the evaluation steps ``t`` (rows: seeds)."""
+    return _ratio(steps_to_loss(t, ref_curves, target), steps_to_loss(t, curves, target))
+
+
 def speed_ratio(r, ref, target):
     """``steps(ref) / steps(r)`` to ``target`` with a two-sample interval (> 1: ``r`` is faster; 0: never)."""
     t = r["t"][0]
     return Measurement(*two_sample_interval(r["val_loss"], ref["val_loss"],
-                                            lambda a, b: _ratio(steps_to_loss(t, b, target), steps_to_loss(t, a, target)),
-                                            n_boot=1000))
+                                            lambda a, b: steps_ratio(t, a, b, target), n_boot=1000))
 
 
 def _ratio(num, den):
@@ -325,10 +329,16 @@ def pair_speed(sto, r):
     final mean loss of the two, or StoSignSGD's alone where the baseline does not train), the steps each
     takes to it (baseline, StoSignSGD) and the speed-up ``steps(r) / steps(sto)`` with its interval
     (inf: the baseline never reaches the target; 0: StoSignSGD never does)."""
-    target = TARGET_SLACK * max(finals(sto).mean(), finals(r).mean() if verdict(r) == "trains" else -np.inf)
+    target = pair_target(sto, r)
     t = sto["t"][0]
     steps = tuple(steps_to_loss(t, x["val_loss"], target) for x in (r, sto))
     return target, steps, speed_ratio(sto, r, target)
+
+
+def pair_target(sto, r):
+    """``TARGET_SLACK`` times the worse final mean loss of ``sto`` and ``r``, or of ``sto`` alone where ``r``
+    does not train."""
+    return TARGET_SLACK * max(finals(sto).mean(), finals(r).mean() if verdict(r) == "trains" else -np.inf)
 
 
 def speed_cell(m):

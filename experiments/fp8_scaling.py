@@ -124,14 +124,13 @@ def trend(data, arch, baseline, n_boot=1000, seed=0):
     widths = data["widths"]
     x = np.log2([params(arch, w) for w in widths])
     pairs = [(data["runs"][arch, w, HEADLINE], data["runs"][arch, w, baseline]) for w in widths]
-    targets = [speed(data, arch, w, baseline)[0] for w in widths]
+    targets = [fp8.pair_target(sto, base) for sto, base in pairs]
 
     def ratios(rows=None):
         out = []
         for (sto, base), target, idx in zip(pairs, targets, rows or [None] * len(pairs)):
             a, b = (sto["val_loss"], base["val_loss"]) if idx is None else (sto["val_loss"][idx[0]], base["val_loss"][idx[1]])
-            t = sto["t"][0]
-            out.append(fp8._ratio(fp8.steps_to_loss(t, b, target), fp8.steps_to_loss(t, a, target)))
+            out.append(fp8.steps_ratio(sto["t"][0], a, b, target))
         return np.array(out)
 
     point = ratios()

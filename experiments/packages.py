@@ -2,18 +2,8 @@
 and the experiments that need packages of their own, such as the zoo)."""
 import platform
 import subprocess
-from importlib import metadata
 
-
-def package_versions(packages):
-    """``{package: installed version or None}``."""
-    out = {}
-    for pkg in packages:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
+from theory_bench.results.versions import package_versions
 
 
 def missing_packages(packages):

@@ -119,6 +119,14 @@ def pretrain(text, settings, log=None):
     return model
 
 
+def cached(key, cache=None):
+    """The folder of the pretrained checkpoint whose cache key (``base_model(...).name``) is ``key``, if it is
+    in the cache; None otherwise (without reading the pretraining text)."""
+    from theory_bench.engine.cache_dir import cache_root
+    folder = Path(cache or cache_root("finetune-base")) / key
+    return folder if (folder / "config.json").exists() else None
+
+
 def base_model(steps=None, cache=None, log=None):
     """The cached pretrained checkpoint's folder (made on first use: minutes on 2 cores)."""
     from theory_bench.engine.cache_dir import cache_root

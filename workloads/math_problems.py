@@ -65,17 +65,25 @@ def generate(n, seed=0):
     return out
 
 
+def splits(seed=0, sizes=None):
+    """``{split: problems}`` for ``sizes`` (default ``SPLITS``), consecutive slices of one ``generate`` call,
+    so no question is in two splits."""
+    sizes = dict(sizes or SPLITS)
+    problems, out, start = generate(sum(sizes.values()), seed), {}, 0
+    for split, n in sizes.items():
+        out[split], start = problems[start:start + n], start + n
+    return out
+
+
 def write_splits(folder, seed=0, sizes=None):
     """Write ``train/valid/test.jsonl`` (disjoint questions) and ``about.json`` under ``folder``; return about."""
     from theory_bench.results.store import atomic_write_text
-    sizes = dict(sizes or SPLITS)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    problems = generate(sum(sizes.values()), seed)
-    about, start = {"seed": int(seed), "generator": __name__, "splits": {}}, 0
-    for split, n in sizes.items():
-        text = "".join(json.dumps(p) + "\n" for p in problems[start:start + n])
-        start += n
+    about = {"seed": int(seed), "generator": __name__, "splits": {}}
+    for split, rows in splits(seed, sizes).items():
+        n = len(rows)
+        text = "".join(json.dumps(p) + "\n" for p in rows)
         atomic_write_text(folder / f"{split}.jsonl", text)
         about["splits"][split] = {"file": f"{split}.jsonl", "problems": n,
                                   "sha256": hashlib.sha256(text.encode()).hexdigest()}

@@ -69,7 +69,7 @@ class Data:
         self.context = context or TransformerSize().context
         if model == "cnn":
             xt, yt, xv, yv = digits()
-            self.train, self.valid = (xt, yt), (torch.from_numpy(xv), torch.from_numpy(yv))
+            self.train, self.valid = (xt, yt), (torch.from_numpy(xv).to(self.device), torch.from_numpy(yv).to(self.device))
         else:
             tr, va, _ = stdlib_corpus()
             self.train = tr

@@ -23,10 +23,11 @@ import json
 import math
 import re
 import time
-from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from theory_bench.results.versions import package_versions
 
 PROMPT = "Question: {question}\nAnswer:"
 HOLDOUT = 0.1
@@ -215,13 +216,9 @@ def split_data(data):
 
 
 def versions():
-    out = {}
-    for name in ("torch", "transformers", "accelerate", "peft", "theory-bench", "lion-pytorch", "pytorch_optimizer"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    """The versions of the packages a fine-tuning run depends on (those installed)."""
+    names = ("torch", "transformers", "accelerate", "peft", "theory-bench", "lion-pytorch", "pytorch_optimizer")
+    return {k: v for k, v in package_versions(names).items() if v is not None}
 
 
 def run(model, data, optimizer="StoSignSGD", lr=1e-3, steps=300, lora=None, device="cpu", out="finetune", batch=16,
